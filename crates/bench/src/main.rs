@@ -1,0 +1,2 @@
+//! Load generators (filled in below).
+fn main() {}
