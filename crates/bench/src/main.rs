@@ -1,2 +1,40 @@
-//! Load generators (filled in below).
-fn main() {}
+//! Bosun's load generators. Each one measures Bosun and, where there is one, a peer in the same
+//! run on the same machine, and prints a Markdown table ready for docs/benchmarks.md.
+//!
+//! - `bosun-bench store`: the embedded SQLite store against a local etcd ([`store`]).
+
+mod measure;
+mod store;
+
+use clap::{Parser, Subcommand};
+
+/// Command line of the benchmark program.
+#[derive(Parser)]
+#[command(name = "bosun-bench", about = "Bosun's load generators")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Datastore: embedded SQLite vs a local etcd, same workload, same run.
+    Store(store::StoreArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Store(args) => store::run(args).await,
+        }
+    });
+    if let Err(e) = result {
+        eprintln!("bosun-bench: {e}");
+        std::process::exit(1);
+    }
+}

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use etcd_client::{
     Certificate, Client, Compare, CompareOp, ConnectOptions, DeleteOptions, EventType, GetOptions,
-    Identity, PutOptions, TlsOptions, Txn, TxnOp, TxnOpResponse, WatchOptions,
+    Identity, KvClient, LeaseClient, PutOptions, TlsOptions, Txn, TxnOp, TxnOpResponse,
+    WatchClient, WatchOptions,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -31,10 +32,16 @@ pub struct EtcdTls {
     pub identity_pem: Option<(Vec<u8>, Vec<u8>)>,
 }
 
+/// Responses may be as large as the objects a list returns: upstream's apiserver lifts gRPC's
+/// 4 MiB default for the same reason, or a list of a few thousand objects would fail.
+const MAX_RESPONSE_BYTES: usize = i32::MAX as usize;
+
 /// A store backed by an etcd v3 cluster.
 #[derive(Clone)]
 pub struct EtcdStore {
-    client: Client,
+    kv: KvClient,
+    watch: WatchClient,
+    lease: LeaseClient,
 }
 
 impl EtcdStore {
@@ -58,11 +65,20 @@ impl EtcdStore {
             .map_err(|e| {
                 StoreError::Unavailable(format!("connecting to etcd {endpoints:?}: {e}"))
             })?;
-        Ok(EtcdStore { client })
+        Ok(EtcdStore {
+            kv: client
+                .kv_client()
+                .max_decoding_message_size(MAX_RESPONSE_BYTES)
+                .max_encoding_message_size(MAX_RESPONSE_BYTES),
+            watch: client
+                .watch_client()
+                .max_decoding_message_size(MAX_RESPONSE_BYTES),
+            lease: client.lease_client(),
+        })
     }
 
-    fn client(&self) -> Client {
-        self.client.clone()
+    fn kv(&self) -> KvClient {
+        self.kv.clone()
     }
 }
 
@@ -143,7 +159,7 @@ impl Store for EtcdStore {
     async fn get(&self, key: &str, revision: Option<Revision>) -> Result<GetResult> {
         let rev = revision.unwrap_or(0).max(0);
         let resp = self
-            .client()
+            .kv()
             .get(key, Some(GetOptions::new().with_revision(rev)))
             .await
             .map_err(|e| map_err(e, rev))?;
@@ -169,7 +185,7 @@ impl Store for EtcdStore {
             get = get.with_limit(limit as i64);
         }
         let resp = self
-            .client()
+            .kv()
             .get(start, Some(get))
             .await
             .map_err(|e| map_err(e, rev))?;
@@ -191,7 +207,7 @@ impl Store for EtcdStore {
         let prefix = keys::dir_prefix(prefix);
         let end = keys::prefix_end(&prefix);
         let resp = self
-            .client()
+            .kv()
             .get(
                 prefix,
                 Some(GetOptions::new().with_range(end).with_count_only()),
@@ -208,7 +224,7 @@ impl Store for EtcdStore {
             .when([Compare::create_revision(key, CompareOp::Equal, 0)])
             .and_then([TxnOp::put(key, value.to_vec(), put_options(lease))]);
         let resp = self
-            .client()
+            .kv()
             .txn(txn)
             .await
             .map_err(|e| fix_size_error(fix_lease_error(map_err(e, 0), lease), key, size))?;
@@ -239,7 +255,7 @@ impl Store for EtcdStore {
             .and_then([TxnOp::put(key, value.to_vec(), put_options(lease))])
             .or_else([TxnOp::get(key, None)]);
         let resp = self
-            .client()
+            .kv()
             .txn(txn)
             .await
             .map_err(|e| fix_size_error(fix_lease_error(map_err(e, 0), lease), key, size))?;
@@ -270,7 +286,7 @@ impl Store for EtcdStore {
                 Some(DeleteOptions::new().with_prev_key()),
             )])
             .or_else([TxnOp::get(key, None)]);
-        let resp = self.client().txn(txn).await.map_err(|e| map_err(e, 0))?;
+        let resp = self.kv().txn(txn).await.map_err(|e| map_err(e, 0))?;
         if !resp.succeeded() {
             return Err(match (current_from(&resp)?, expected) {
                 (Some(current), Some(expected)) => StoreError::Conflict {
@@ -306,7 +322,8 @@ impl Store for EtcdStore {
             .with_start_revision(start)
             .with_prev_key();
         let mut stream = self
-            .client()
+            .watch
+            .clone()
             .watch(from, Some(options))
             .await
             .map_err(|e| map_err(e, start))?;
@@ -365,7 +382,7 @@ impl Store for EtcdStore {
 
     async fn current_revision(&self) -> Result<Revision> {
         let resp = self
-            .client()
+            .kv()
             .get("/", Some(GetOptions::new().with_count_only()))
             .await
             .map_err(|e| map_err(e, 0))?;
@@ -373,7 +390,7 @@ impl Store for EtcdStore {
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {
-        self.client()
+        self.kv()
             .compact(revision, None)
             .await
             .map_err(|e| map_err(e, revision))?;
@@ -382,16 +399,18 @@ impl Store for EtcdStore {
 
     async fn grant_lease(&self, ttl: Duration) -> Result<LeaseId> {
         let resp = self
-            .client()
-            .lease_grant(contract::ttl_seconds(ttl), None)
+            .lease
+            .clone()
+            .grant(contract::ttl_seconds(ttl), None)
             .await
             .map_err(|e| map_err(e, 0))?;
         Ok(resp.id())
     }
 
     async fn revoke_lease(&self, id: LeaseId) -> Result<()> {
-        self.client()
-            .lease_revoke(id)
+        self.lease
+            .clone()
+            .revoke(id)
             .await
             .map_err(|e| fix_lease_error(map_err(e, 0), Some(id)))?;
         Ok(())

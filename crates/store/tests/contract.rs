@@ -536,6 +536,24 @@ async fn values_over_the_size_limit_are_refused(s: S) {
     assert_eq!(s.current_revision().await.unwrap(), rev);
 }
 
+async fn a_list_larger_than_four_mebibytes_comes_back_whole(s: S) {
+    // gRPC's default 4 MiB message limit must not cap what a list returns.
+    let value = Bytes::from(vec![b'x'; 64 * 1024]);
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let (s, value) = (s.clone(), value.clone());
+        tasks.push(tokio::spawn(async move {
+            s.create(&format!("/t/big/{i:03}"), value, None).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let l = s.list("/t/big", ListOptions::default()).await.unwrap();
+    assert_eq!(l.kvs.len(), 100);
+    assert!(l.kvs.iter().all(|kv| kv.value.len() == 64 * 1024));
+}
+
 macro_rules! contract_suite {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -572,4 +590,5 @@ contract_suite!(
     the_compactor_compacts_by_itself,
     leases_take_their_keys_with_them,
     values_over_the_size_limit_are_refused,
+    a_list_larger_than_four_mebibytes_comes_back_whole,
 );

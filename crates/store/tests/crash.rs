@@ -36,7 +36,13 @@ fn parse_ack(line: &str) -> Option<Ack> {
 /// Runs one writer child until it is killed; returns the acknowledgements it printed.
 fn run_child_until_killed(db: &Path, round: usize) -> Vec<Ack> {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child_writer", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "crash_child_writer",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, db)
         .env("BOSUN_CRASH_TEST_ROUND", round.to_string())
         .stdout(Stdio::piped())
@@ -59,7 +65,8 @@ fn run_child_until_killed(db: &Path, round: usize) -> Vec<Ack> {
         acks
     });
     // Kill at a random moment once writing is under way.
-    rx.recv_timeout(Duration::from_secs(30)).expect("the child acknowledged a first write");
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("the child acknowledged a first write");
     let delay = rand::rng().random_range(20..400);
     std::thread::sleep(Duration::from_millis(delay));
     child.kill().unwrap();
@@ -85,15 +92,33 @@ fn acknowledged_writes_survive_sigkill() {
             let current = store.current_revision().await.unwrap();
             let mut revs = HashSet::new();
             for ack in &acks {
-                assert!(revs.insert(ack.rev), "revision {} acknowledged twice", ack.rev);
-                assert!(ack.rev > last_seen, "revision {} does not grow past {last_seen}", ack.rev);
-                assert!(ack.rev <= current, "acknowledged {} but the store is at {current}", ack.rev);
+                assert!(
+                    revs.insert(ack.rev),
+                    "revision {} acknowledged twice",
+                    ack.rev
+                );
+                assert!(
+                    ack.rev > last_seen,
+                    "revision {} does not grow past {last_seen}",
+                    ack.rev
+                );
+                assert!(
+                    ack.rev <= current,
+                    "acknowledged {} but the store is at {current}",
+                    ack.rev
+                );
                 let kv = store.get(&ack.key, Some(ack.rev)).await.unwrap().kv;
                 let kv = kv.unwrap_or_else(|| panic!("acknowledged write lost: {ack:?}"));
-                assert_eq!((kv.mod_revision, kv.value), (ack.rev, Bytes::from(ack.value.clone())));
+                assert_eq!(
+                    (kv.mod_revision, kv.value),
+                    (ack.rev, Bytes::from(ack.value.clone()))
+                );
             }
             // A watcher resuming from its last revision sees every later change exactly once.
-            let mut w = store.watch(KeyRange::Prefix("/crash".into()), Some(last_seen + 1)).await.unwrap();
+            let mut w = store
+                .watch(KeyRange::Prefix("/crash".into()), Some(last_seen + 1))
+                .await
+                .unwrap();
             let mut prev = last_seen;
             while prev < current {
                 let e = tokio::time::timeout(Duration::from_secs(10), w.next())
@@ -102,22 +127,34 @@ fn acknowledged_writes_survive_sigkill() {
                     .unwrap()
                     .unwrap();
                 assert!(e.revision() > prev, "event {} after {prev}", e.revision());
-                assert!(seen_revs.insert(e.revision()), "event {} delivered twice", e.revision());
+                assert!(
+                    seen_revs.insert(e.revision()),
+                    "event {} delivered twice",
+                    e.revision()
+                );
                 revs.remove(&e.revision());
                 prev = e.revision();
             }
-            assert!(revs.is_empty(), "acknowledged revisions missing from the watch: {revs:?}");
+            assert!(
+                revs.is_empty(),
+                "acknowledged revisions missing from the watch: {revs:?}"
+            );
             last_seen = current;
         });
     }
-    assert!(total_acks > rounds * 10, "only {total_acks} writes were acknowledged in {rounds} rounds");
+    assert!(
+        total_acks > rounds * 10,
+        "only {total_acks} writes were acknowledged in {rounds} rounds"
+    );
 }
 
 /// The writer child: not a test of its own, started by `acknowledged_writes_survive_sigkill`.
 #[test]
 #[ignore = "runs only as the child process of the crash test"]
 fn crash_child_writer() {
-    let Ok(db) = std::env::var(CHILD_ENV) else { return };
+    let Ok(db) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let round = std::env::var("BOSUN_CRASH_TEST_ROUND").unwrap_or_default();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async move {
@@ -128,17 +165,32 @@ fn crash_child_writer() {
             let round = round.clone();
             tasks.push(tokio::spawn(async move {
                 let counter = format!("/crash/counter-{w}");
-                let mut counter_rev =
-                    store.get(&counter, None).await.unwrap().kv.map(|kv| kv.mod_revision);
+                let mut counter_rev = store
+                    .get(&counter, None)
+                    .await
+                    .unwrap()
+                    .kv
+                    .map(|kv| kv.mod_revision);
                 for i in 0.. {
                     let key = format!("/crash/r{round}/w{w}/{i}");
                     let value = format!("v-{round}-{w}-{i}");
-                    let rev = store.create(&key, Bytes::from(value.clone()), None).await.unwrap();
+                    let rev = store
+                        .create(&key, Bytes::from(value.clone()), None)
+                        .await
+                        .unwrap();
                     println!("ack {rev} {key} {value}");
                     let value = format!("c-{round}-{w}-{i}");
                     let rev = match counter_rev {
-                        None => store.create(&counter, Bytes::from(value.clone()), None).await,
-                        Some(r) => store.update(&counter, Bytes::from(value.clone()), r, None).await,
+                        None => {
+                            store
+                                .create(&counter, Bytes::from(value.clone()), None)
+                                .await
+                        }
+                        Some(r) => {
+                            store
+                                .update(&counter, Bytes::from(value.clone()), r, None)
+                                .await
+                        }
                     }
                     .unwrap();
                     counter_rev = Some(rev);
