@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::compactor::{CompactionPolicy, Compactor};
 use crate::error::{Result, StoreError};
 use crate::etcd::{EtcdStore, EtcdTls};
 use crate::sqlite::{SqliteOptions, SqliteStore};
@@ -22,6 +23,21 @@ pub struct DatastoreConfig {
     pub key_file: Option<PathBuf>,
     /// `--data-dir`: the embedded database lives at `<data-dir>/server/db/state.db`.
     pub data_dir: PathBuf,
+    /// How much history the background compactor keeps.
+    pub compaction: CompactionPolicy,
+}
+
+/// An opened datastore with its background compaction running; dropping it stops compaction.
+pub struct Datastore {
+    store: Arc<dyn Store>,
+    _compactor: Compactor,
+}
+
+impl Datastore {
+    /// The store, to share with every part of the server that reads or writes.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
 }
 
 impl DatastoreConfig {
@@ -40,8 +56,17 @@ fn read(path: &Option<PathBuf>) -> Result<Option<Vec<u8>>> {
         .transpose()
 }
 
-/// Opens the backend the configuration names.
-pub async fn open(config: &DatastoreConfig) -> Result<Arc<dyn Store>> {
+/// Opens the backend the configuration names and starts compacting its history.
+pub async fn open(config: &DatastoreConfig) -> Result<Datastore> {
+    let store = open_backend(config).await?;
+    let compactor = Compactor::spawn(store.clone(), config.compaction.clone());
+    Ok(Datastore {
+        store,
+        _compactor: compactor,
+    })
+}
+
+async fn open_backend(config: &DatastoreConfig) -> Result<Arc<dyn Store>> {
     let endpoint = config.endpoint.trim();
     if endpoint.is_empty() || endpoint.starts_with("sqlite://") {
         let path = match endpoint.strip_prefix("sqlite://") {

@@ -8,14 +8,28 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::etcd::EtcdStore;
+use crate::etcd::{EtcdStore, EtcdTls};
 use crate::store::Store;
+
+/// Serving certificates for an etcd that requires client certificates, and the client's side.
+#[derive(Clone, Debug)]
+pub struct EtcdServerTls {
+    /// The server's certificate (PEM file), valid for 127.0.0.1.
+    pub cert_file: PathBuf,
+    /// The server's private key (PEM file).
+    pub key_file: PathBuf,
+    /// The CA whose client certificates the server accepts (PEM file).
+    pub client_ca_file: PathBuf,
+    /// What a client presents to this server.
+    pub client: EtcdTls,
+}
 
 /// A running etcd child process.
 pub struct EtcdProcess {
     child: Child,
     endpoint: String,
     data_dir: PathBuf,
+    client_tls: Option<EtcdTls>,
 }
 
 fn free_port() -> std::io::Result<u16> {
@@ -25,14 +39,35 @@ fn free_port() -> std::io::Result<u16> {
 impl EtcdProcess {
     /// Starts etcd with its data under `dir` and waits until it answers.
     pub async fn start(dir: &Path) -> Result<Self, String> {
+        Self::start_with(dir, None).await
+    }
+
+    /// Starts etcd serving HTTPS and requiring client certificates.
+    pub async fn start_tls(dir: &Path, tls: EtcdServerTls) -> Result<Self, String> {
+        Self::start_with(dir, Some(tls)).await
+    }
+
+    async fn start_with(dir: &Path, tls: Option<EtcdServerTls>) -> Result<Self, String> {
         let binary = std::env::var("BOSUN_ETCD_BIN").unwrap_or_else(|_| "etcd".into());
         let data_dir = dir.join("etcd-data");
         let client_port = free_port().map_err(|e| e.to_string())?;
         let peer_port = free_port().map_err(|e| e.to_string())?;
-        let client_url = format!("http://127.0.0.1:{client_port}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let client_url = format!("{scheme}://127.0.0.1:{client_port}");
         let peer_url = format!("http://127.0.0.1:{peer_port}");
         let log = std::fs::File::create(dir.join("etcd.log")).map_err(|e| e.to_string())?;
-        let child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        if let Some(tls) = &tls {
+            command
+                .arg(format!("--cert-file={}", tls.cert_file.display()))
+                .arg(format!("--key-file={}", tls.key_file.display()))
+                .arg(format!(
+                    "--trusted-ca-file={}",
+                    tls.client_ca_file.display()
+                ))
+                .arg("--client-cert-auth");
+        }
+        let child = command
             .arg("--name=bosun-test")
             .arg(format!("--data-dir={}", data_dir.display()))
             .arg(format!("--listen-client-urls={client_url}"))
@@ -53,6 +88,7 @@ impl EtcdProcess {
             child,
             endpoint: client_url,
             data_dir,
+            client_tls: tls.map(|t| t.client),
         };
         process.wait_ready(Duration::from_secs(30)).await?;
         Ok(process)
@@ -96,7 +132,11 @@ impl EtcdProcess {
 
     /// Connects a store client to this server.
     pub async fn store(&self) -> crate::Result<EtcdStore> {
-        EtcdStore::connect(std::slice::from_ref(&self.endpoint), None).await
+        EtcdStore::connect(
+            std::slice::from_ref(&self.endpoint),
+            self.client_tls.clone(),
+        )
+        .await
     }
 }
 

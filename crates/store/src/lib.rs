@@ -30,9 +30,9 @@ pub mod store;
 pub mod transform;
 
 pub use compactor::{CompactionPolicy, Compactor};
-pub use config::{DatastoreConfig, open};
+pub use config::{Datastore, DatastoreConfig, open};
 pub use error::{Result, StoreError};
-pub use etcd::EtcdStore;
+pub use etcd::{EtcdStore, EtcdTls};
 pub use sqlite::{SqliteOptions, SqliteStats, SqliteStore};
 pub use store::{
     Event, EventKind, GetResult, KeyRange, KeyValue, LeaseId, ListOptions, ListResult,
