@@ -29,6 +29,11 @@ impl Latencies {
         self.0.len()
     }
 
+    /// The largest sample, in milliseconds.
+    pub fn max_ms(&self) -> f64 {
+        self.0.max() as f64 / 1000.0
+    }
+
     /// The value at a percentile, in milliseconds.
     pub fn percentile_ms(&self, p: f64) -> f64 {
         self.0.value_at_percentile(p) as f64 / 1000.0

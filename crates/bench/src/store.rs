@@ -293,6 +293,36 @@ async fn measure(
         rss_growth,
         mib(rss_growth as u64),
     );
+
+    // Writers keep going while the whole history but the last 1,000 revisions is compacted.
+    let current = store.current_revision().await.expect("revision");
+    let compaction = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let t = Instant::now();
+            store.compact(current - 1000).await.expect("compact");
+            t.elapsed()
+        })
+    };
+    let r = update_run(store.clone(), "/bench/update-compacting", 16, args.seconds).await;
+    let compact_call = compaction.await.expect("compaction task");
+    f.add(
+        format!(
+            "update, 16 writers, compacting {} revisions: p99",
+            current - 1000
+        ),
+        r.latencies.percentile_ms(99.0),
+        format!(
+            "{:.0}/s, p50 {:.2} / p99 {:.2} / max {:.1} ms (compact call {:.0} ms)",
+            r.throughput(),
+            r.latencies.percentile_ms(50.0),
+            r.latencies.percentile_ms(99.0),
+            r.latencies.max_ms(),
+            compact_call.as_secs_f64() * 1000.0
+        ),
+    );
+
     let total_rss = if server_pid.is_some() {
         rss
     } else {
