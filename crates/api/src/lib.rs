@@ -1,0 +1,24 @@
+//! Bosun's API machinery: what the API server knows about Kubernetes objects, independent of
+//! HTTP and of storage.
+//!
+//! Layout, top-down:
+//! - [`resources`]: the resource table. One row per served resource (group, version, kind,
+//!   plural, scope, verbs, subresources, short names, storage prefix, codec); the API server's
+//!   handlers are generic and driven entirely by these rows.
+//! - [`codec`]: decoding a request body into an object the way upstream does, including strict
+//!   field validation against the kind's schema (k8s-openapi's types).
+//! - [`meta`]: object metadata rules shared by every kind (names, generateName, uid,
+//!   timestamps, resourceVersion, labels and annotations).
+//! - [`status`]: errors as upstream's `Status` objects, with upstream's reasons and wording.
+//! - [`selectors`]: label and field selectors.
+//! - [`table`]: server-side tables (`kubectl get` columns), per kind as upstream prints them.
+
+pub mod codec;
+pub mod meta;
+pub mod resources;
+pub mod selectors;
+pub mod status;
+pub mod table;
+
+pub use resources::{ResourceDef, ResourceTable, Scope};
+pub use status::{ApiError, FieldError};

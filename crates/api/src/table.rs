@@ -1,0 +1,657 @@
+//! Server-side tables: the columns `kubectl get` prints, per kind, as upstream's printers
+//! (pkg/printers/internalversion) define them. Columns with priority 1 appear with `-o wide`.
+
+use serde_json::{Value, json};
+
+use crate::meta;
+use crate::resources::ResourceDef;
+
+/// One column: name, type, and priority (0 always shown, 1 only with `-o wide`).
+pub struct Column {
+    /// Header as upstream spells it (kubectl upper-cases it).
+    pub name: &'static str,
+    /// `string`, `integer`, `date`, ...
+    pub kind: &'static str,
+    /// `name` for the name column.
+    pub format: &'static str,
+    /// 0 or 1.
+    pub priority: u8,
+}
+
+const fn col(name: &'static str, kind: &'static str, priority: u8) -> Column {
+    Column {
+        name,
+        kind,
+        format: "",
+        priority,
+    }
+}
+
+const NAME: Column = Column {
+    name: "Name",
+    kind: "string",
+    format: "name",
+    priority: 0,
+};
+const AGE: Column = col("Age", "string", 0);
+
+/// Formats a duration as upstream's `HumanDuration` (`45s`, `3m12s`, `5h`, `12d`, `2y3d`).
+pub fn human_duration(secs: i64) -> String {
+    if secs < -1 {
+        return "<invalid>".into();
+    }
+    if secs < 0 {
+        return "0s".into();
+    }
+    if secs < 120 {
+        return format!("{secs}s");
+    }
+    let minutes = secs / 60;
+    if minutes < 10 {
+        let s = secs % 60;
+        return if s == 0 {
+            format!("{minutes}m")
+        } else {
+            format!("{minutes}m{s}s")
+        };
+    }
+    if minutes < 180 {
+        return format!("{minutes}m");
+    }
+    let hours = secs / 3600;
+    if hours < 8 {
+        let m = minutes % 60;
+        return if m == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h{m}m")
+        };
+    }
+    if hours < 48 {
+        return format!("{hours}h");
+    }
+    if hours < 24 * 8 {
+        let h = hours % 24;
+        return if h == 0 {
+            format!("{}d", hours / 24)
+        } else {
+            format!("{}d{h}h", hours / 24)
+        };
+    }
+    if hours < 24 * 365 * 2 {
+        return format!("{}d", hours / 24);
+    }
+    if hours < 24 * 365 * 8 {
+        let d = (hours / 24) % 365;
+        return if d == 0 {
+            format!("{}y", hours / 24 / 365)
+        } else {
+            format!("{}y{d}d", hours / 24 / 365)
+        };
+    }
+    format!("{}y", hours / 24 / 365)
+}
+
+/// The age of an object from its creation time, as a table cell.
+pub fn age(obj: &Value) -> Value {
+    let created = meta::meta_str(obj, "creationTimestamp").and_then(meta::parse_rfc3339);
+    match created {
+        Some(t) => {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            Value::String(human_duration(now - t))
+        }
+        None => Value::String("<unknown>".into()),
+    }
+}
+
+fn s<'a>(obj: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(obj, |cur, p| cur.get(p))
+}
+
+fn str_or<'a>(obj: &'a Value, path: &[&str], default: &'a str) -> &'a str {
+    s(obj, path)
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+        .unwrap_or(default)
+}
+
+fn int(obj: &Value, path: &[&str]) -> i64 {
+    s(obj, path).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn count(obj: &Value, path: &[&str]) -> usize {
+    match s(obj, path) {
+        Some(Value::Object(m)) => m.len(),
+        Some(Value::Array(a)) => a.len(),
+        _ => 0,
+    }
+}
+
+fn selector_string(sel: Option<&Value>) -> String {
+    let Some(Value::Object(m)) = sel else {
+        return "<none>".into();
+    };
+    if m.is_empty() {
+        return "<none>".into();
+    }
+    m.iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn label_selector_string(sel: Option<&Value>) -> String {
+    let Some(sel) = sel else {
+        return "<none>".into();
+    };
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(Value::Object(m)) = sel.get("matchLabels") {
+        parts.extend(
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())),
+        );
+    }
+    if let Some(Value::Array(exprs)) = sel.get("matchExpressions") {
+        for e in exprs {
+            let key = e.get("key").and_then(Value::as_str).unwrap_or_default();
+            let values: Vec<&str> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            match e
+                .get("operator")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+            {
+                "In" => parts.push(format!("{key} in ({})", values.join(","))),
+                "NotIn" => parts.push(format!("{key} notin ({})", values.join(","))),
+                "Exists" => parts.push(key.to_string()),
+                "DoesNotExist" => parts.push(format!("!{key}")),
+                _ => {}
+            }
+        }
+    }
+    if parts.is_empty() {
+        "<none>".into()
+    } else {
+        parts.join(",")
+    }
+}
+
+fn containers_and_images(template_spec: Option<&Value>) -> (String, String) {
+    let containers = template_spec
+        .and_then(|s| s.get("containers"))
+        .and_then(Value::as_array);
+    let names: Vec<&str> = containers
+        .map(|c| c.iter().filter_map(|c| c.get("name")?.as_str()).collect())
+        .unwrap_or_default();
+    let images: Vec<&str> = containers
+        .map(|c| c.iter().filter_map(|c| c.get("image")?.as_str()).collect())
+        .unwrap_or_default();
+    (names.join(","), images.join(","))
+}
+
+fn pod_row(p: &Value) -> Vec<Value> {
+    let total = count(p, &["spec", "containers"]);
+    let statuses = s(p, &["status", "containerStatuses"]).and_then(Value::as_array);
+    let ready = statuses
+        .map(|st| {
+            st.iter()
+                .filter(|c| c.get("ready") == Some(&Value::Bool(true)))
+                .count()
+        })
+        .unwrap_or(0);
+    let restarts: i64 = statuses
+        .map(|st| {
+            st.iter()
+                .filter_map(|c| c.get("restartCount")?.as_i64())
+                .sum()
+        })
+        .unwrap_or(0);
+    let mut reason = str_or(
+        p,
+        &["status", "reason"],
+        str_or(p, &["status", "phase"], ""),
+    )
+    .to_string();
+    if let Some(st) = statuses {
+        for c in st.iter().rev() {
+            if let Some(r) = s(c, &["state", "waiting", "reason"])
+                .and_then(Value::as_str)
+                .filter(|r| !r.is_empty())
+            {
+                reason = r.to_string();
+            } else if let Some(r) = s(c, &["state", "terminated", "reason"])
+                .and_then(Value::as_str)
+                .filter(|r| !r.is_empty())
+            {
+                reason = r.to_string();
+            }
+        }
+    }
+    if s(p, &["metadata", "deletionTimestamp"]).is_some() {
+        reason = "Terminating".into();
+    }
+    let gates = count(p, &["spec", "readinessGates"]);
+    vec![
+        json!(meta::name(p)),
+        json!(format!("{ready}/{total}")),
+        json!(reason),
+        json!(restarts),
+        age(p),
+        json!(str_or(p, &["status", "podIP"], "<none>")),
+        json!(str_or(p, &["spec", "nodeName"], "<none>")),
+        json!(str_or(p, &["status", "nominatedNodeName"], "<none>")),
+        json!(if gates == 0 {
+            "<none>".to_string()
+        } else {
+            format!("0/{gates}")
+        }),
+    ]
+}
+
+fn service_ports(svc: &Value) -> String {
+    let Some(ports) = s(svc, &["spec", "ports"]).and_then(Value::as_array) else {
+        return "<none>".into();
+    };
+    if ports.is_empty() {
+        return "<none>".into();
+    }
+    ports
+        .iter()
+        .map(|p| {
+            let port = p.get("port").and_then(Value::as_i64).unwrap_or(0);
+            let proto = p.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
+            match p.get("nodePort").and_then(Value::as_i64) {
+                Some(np) if np != 0 => format!("{port}:{np}/{proto}"),
+                _ => format!("{port}/{proto}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn service_external_ip(svc: &Value) -> String {
+    let ty = str_or(svc, &["spec", "type"], "ClusterIP");
+    let external: Vec<&str> = s(svc, &["spec", "externalIPs"])
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    match ty {
+        "ExternalName" => str_or(svc, &["spec", "externalName"], "<none>").to_string(),
+        "LoadBalancer" => {
+            let ingress: Vec<String> = s(svc, &["status", "loadBalancer", "ingress"])
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|i| {
+                            i.get("ip")
+                                .or_else(|| i.get("hostname"))?
+                                .as_str()
+                                .map(str::to_string)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut all: Vec<String> = ingress;
+            all.extend(external.iter().map(|s| s.to_string()));
+            if all.is_empty() {
+                "<pending>".into()
+            } else {
+                all.join(",")
+            }
+        }
+        _ if !external.is_empty() => external.join(","),
+        _ => "<none>".into(),
+    }
+}
+
+fn node_row(n: &Value) -> Vec<Value> {
+    let conditions = s(n, &["status", "conditions"]).and_then(Value::as_array);
+    let ready = conditions
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
+        })
+        .map(|c| match c.get("status").and_then(Value::as_str) {
+            Some("True") => "Ready",
+            _ => "NotReady",
+        })
+        .unwrap_or("Unknown");
+    let mut status = ready.to_string();
+    if s(n, &["spec", "unschedulable"]) == Some(&Value::Bool(true)) {
+        status.push_str(",SchedulingDisabled");
+    }
+    let mut roles: Vec<String> = meta::labels(n)
+        .map(|l| {
+            l.keys()
+                .filter_map(|k| {
+                    k.strip_prefix("node-role.kubernetes.io/")
+                        .map(str::to_string)
+                })
+                .filter(|r| !r.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    roles.sort();
+    let address = |kind: &str| {
+        s(n, &["status", "addresses"])
+            .and_then(Value::as_array)
+            .and_then(|a| {
+                a.iter()
+                    .find(|x| x.get("type").and_then(Value::as_str) == Some(kind))
+            })
+            .and_then(|x| x.get("address")?.as_str())
+            .unwrap_or("<none>")
+            .to_string()
+    };
+    vec![
+        json!(meta::name(n)),
+        json!(status),
+        json!(if roles.is_empty() {
+            "<none>".to_string()
+        } else {
+            roles.join(",")
+        }),
+        age(n),
+        json!(str_or(n, &["status", "nodeInfo", "kubeletVersion"], "")),
+        json!(address("InternalIP")),
+        json!(address("ExternalIP")),
+        json!(str_or(n, &["status", "nodeInfo", "osImage"], "<unknown>")),
+        json!(str_or(
+            n,
+            &["status", "nodeInfo", "kernelVersion"],
+            "<unknown>"
+        )),
+        json!(str_or(
+            n,
+            &["status", "nodeInfo", "containerRuntimeVersion"],
+            "<unknown>"
+        )),
+    ]
+}
+
+/// Prints one object's cells.
+pub type RowPrinter = fn(&Value) -> Vec<Value>;
+
+/// The columns and the row printer for a resource.
+pub fn printer(def: &ResourceDef) -> (Vec<Column>, RowPrinter) {
+    match (def.group.as_str(), def.plural.as_str()) {
+        ("", "pods") => (
+            vec![
+                NAME,
+                col("Ready", "string", 0),
+                col("Status", "string", 0),
+                col("Restarts", "string", 0),
+                AGE,
+                col("IP", "string", 1),
+                col("Node", "string", 1),
+                col("Nominated Node", "string", 1),
+                col("Readiness Gates", "string", 1),
+            ],
+            pod_row,
+        ),
+        ("", "namespaces") => (vec![NAME, col("Status", "string", 0), AGE], |o| {
+            vec![
+                json!(meta::name(o)),
+                json!(str_or(o, &["status", "phase"], "")),
+                age(o),
+            ]
+        }),
+        ("", "configmaps") => (vec![NAME, col("Data", "integer", 0), AGE], |o| {
+            vec![
+                json!(meta::name(o)),
+                json!(count(o, &["data"]) + count(o, &["binaryData"])),
+                age(o),
+            ]
+        }),
+        ("", "secrets") => (
+            vec![
+                NAME,
+                col("Type", "string", 0),
+                col("Data", "string", 0),
+                AGE,
+            ],
+            |o| {
+                vec![
+                    json!(meta::name(o)),
+                    json!(str_or(o, &["type"], "")),
+                    json!(count(o, &["data"])),
+                    age(o),
+                ]
+            },
+        ),
+        ("", "serviceaccounts") => (vec![NAME, col("Secrets", "string", 0), AGE], |o| {
+            vec![json!(meta::name(o)), json!(count(o, &["secrets"])), age(o)]
+        }),
+        ("", "services") => (
+            vec![
+                NAME,
+                col("Type", "string", 0),
+                col("Cluster-IP", "string", 0),
+                col("External-IP", "string", 0),
+                col("Port(s)", "string", 0),
+                AGE,
+                col("Selector", "string", 1),
+            ],
+            |o| {
+                vec![
+                    json!(meta::name(o)),
+                    json!(str_or(o, &["spec", "type"], "ClusterIP")),
+                    json!(str_or(o, &["spec", "clusterIP"], "<none>")),
+                    json!(service_external_ip(o)),
+                    json!(service_ports(o)),
+                    age(o),
+                    json!(selector_string(s(o, &["spec", "selector"]))),
+                ]
+            },
+        ),
+        ("", "endpoints") => (vec![NAME, col("Endpoints", "string", 0), AGE], |o| {
+            let mut eps = Vec::new();
+            for subset in s(o, &["subsets"])
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let ports: Vec<i64> = subset
+                    .get("ports")
+                    .and_then(Value::as_array)
+                    .map(|p| p.iter().filter_map(|p| p.get("port")?.as_i64()).collect())
+                    .unwrap_or_default();
+                for a in subset
+                    .get("addresses")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let ip = a.get("ip").and_then(Value::as_str).unwrap_or_default();
+                    if ports.is_empty() {
+                        eps.push(ip.to_string());
+                    }
+                    for p in &ports {
+                        eps.push(format!("{ip}:{p}"));
+                    }
+                }
+            }
+            let shown = if eps.is_empty() {
+                "<none>".to_string()
+            } else if eps.len() > 3 {
+                format!("{} + {} more...", eps[..3].join(","), eps.len() - 3)
+            } else {
+                eps.join(",")
+            };
+            vec![json!(meta::name(o)), json!(shown), age(o)]
+        }),
+        ("", "nodes") => (
+            vec![
+                NAME,
+                col("Status", "string", 0),
+                col("Roles", "string", 0),
+                AGE,
+                col("Version", "string", 0),
+                col("Internal-IP", "string", 1),
+                col("External-IP", "string", 1),
+                col("OS-Image", "string", 1),
+                col("Kernel-Version", "string", 1),
+                col("Container-Runtime", "string", 1),
+            ],
+            node_row,
+        ),
+        ("apps", "deployments") => (
+            vec![
+                NAME,
+                col("Ready", "string", 0),
+                col("Up-to-date", "string", 0),
+                col("Available", "string", 0),
+                AGE,
+                col("Containers", "string", 1),
+                col("Images", "string", 1),
+                col("Selector", "string", 1),
+            ],
+            |o| {
+                let (c, i) = containers_and_images(s(o, &["spec", "template", "spec"]));
+                vec![
+                    json!(meta::name(o)),
+                    json!(format!(
+                        "{}/{}",
+                        int(o, &["status", "readyReplicas"]),
+                        int(o, &["spec", "replicas"])
+                    )),
+                    json!(int(o, &["status", "updatedReplicas"])),
+                    json!(int(o, &["status", "availableReplicas"])),
+                    age(o),
+                    json!(c),
+                    json!(i),
+                    json!(label_selector_string(s(o, &["spec", "selector"]))),
+                ]
+            },
+        ),
+        ("apps", "replicasets") | ("", "replicationcontrollers") => (
+            vec![
+                NAME,
+                col("Desired", "integer", 0),
+                col("Current", "integer", 0),
+                col("Ready", "integer", 0),
+                AGE,
+                col("Containers", "string", 1),
+                col("Images", "string", 1),
+                col("Selector", "string", 1),
+            ],
+            |o| {
+                let (c, i) = containers_and_images(s(o, &["spec", "template", "spec"]));
+                let sel = s(o, &["spec", "selector"]);
+                let sel = if sel.is_some_and(|v| {
+                    v.get("matchLabels").is_some() || v.get("matchExpressions").is_some()
+                }) {
+                    label_selector_string(sel)
+                } else {
+                    selector_string(sel)
+                };
+                vec![
+                    json!(meta::name(o)),
+                    json!(int(o, &["spec", "replicas"])),
+                    json!(int(o, &["status", "replicas"])),
+                    json!(int(o, &["status", "readyReplicas"])),
+                    age(o),
+                    json!(c),
+                    json!(i),
+                    json!(sel),
+                ]
+            },
+        ),
+        _ => (vec![NAME, AGE], |o| vec![json!(meta::name(o)), age(o)]),
+    }
+}
+
+/// What each row carries besides its cells (`includeObject`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IncludeObject {
+    /// No object.
+    None,
+    /// A `PartialObjectMetadata` (the default; kubectl reads labels from it).
+    Metadata,
+    /// The whole object.
+    Object,
+}
+
+/// Builds a `meta.k8s.io/v1` Table of `objects`.
+pub fn table(
+    def: &ResourceDef,
+    objects: &[Value],
+    include: IncludeObject,
+    list_meta: Value,
+) -> Value {
+    let (columns, row) = printer(def);
+    let column_definitions: Vec<Value> = columns
+        .iter()
+        .map(|c| {
+            json!({"name": c.name, "type": c.kind, "format": c.format, "description": "", "priority": c.priority})
+        })
+        .collect();
+    let rows: Vec<Value> = objects
+        .iter()
+        .map(|o| {
+            let mut r = json!({"cells": row(o)});
+            match include {
+                IncludeObject::None => {}
+                IncludeObject::Metadata => {
+                    r["object"] = json!({
+                        "kind": "PartialObjectMetadata",
+                        "apiVersion": "meta.k8s.io/v1",
+                        "metadata": o.get("metadata").cloned().unwrap_or_else(|| json!({})),
+                    });
+                }
+                IncludeObject::Object => r["object"] = o.clone(),
+            }
+            r
+        })
+        .collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": list_meta,
+        "columnDefinitions": column_definitions,
+        "rows": rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_print_like_upstream() {
+        for (secs, want) in [
+            (5, "5s"),
+            (119, "119s"),
+            (125, "2m5s"),
+            (600, "10m"),
+            (3 * 3600 + 60, "3h1m"),
+            (10 * 3600, "10h"),
+            (3 * 86400 + 3600, "3d1h"),
+            (30 * 86400, "30d"),
+            (3 * 365 * 86400 + 86400, "3y1d"),
+        ] {
+            assert_eq!(human_duration(secs), want, "{secs}");
+        }
+    }
+
+    #[test]
+    fn service_ports_show_node_ports() {
+        let svc = json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080, "protocol": "TCP"}]}});
+        assert_eq!(service_ports(&svc), "80:30080/TCP");
+        assert_eq!(service_external_ip(&svc), "<none>");
+        let lb = json!({"spec": {"type": "LoadBalancer"}});
+        assert_eq!(service_external_ip(&lb), "<pending>");
+    }
+
+    #[test]
+    fn a_pending_pod_without_statuses_reads_zero_of_n_ready() {
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a"}, {"name": "b"}]}, "status": {"phase": "Pending"}});
+        let row = pod_row(&pod);
+        assert_eq!(row[1], "0/2");
+        assert_eq!(row[2], "Pending");
+        assert_eq!(row[6], "<none>");
+    }
+}
