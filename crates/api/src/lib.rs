@@ -9,12 +9,14 @@
 //!   field validation against the kind's schema (k8s-openapi's types).
 //! - [`meta`]: object metadata rules shared by every kind (names, generateName, uid,
 //!   timestamps, resourceVersion, labels and annotations).
+//! - [`patch`]: strategic merge patch with upstream's merge keys.
 //! - [`status`]: errors as upstream's `Status` objects, with upstream's reasons and wording.
 //! - [`selectors`]: label and field selectors.
 //! - [`table`]: server-side tables (`kubectl get` columns), per kind as upstream prints them.
 
 pub mod codec;
 pub mod meta;
+pub mod patch;
 pub mod resources;
 pub mod selectors;
 pub mod status;

@@ -319,6 +319,7 @@ pub fn prepare_create(
     } else {
         meta.remove("generation");
     }
+    drop_empty_metadata(obj);
     Ok(())
 }
 
@@ -349,6 +350,31 @@ pub fn prepare_update(new: &mut Value, old: &Value) {
         }
         None => {
             meta.remove("generation");
+        }
+    }
+    drop_empty_metadata(new);
+}
+
+/// Drops empty `labels`, `annotations`, `finalizers`, `ownerReferences` and `managedFields`,
+/// as upstream's encoding omits them (`omitempty`), so an object whose last label was removed
+/// reads back without a `labels` field.
+pub fn drop_empty_metadata(obj: &mut Value) {
+    let meta = metadata_mut(obj);
+    for field in [
+        "labels",
+        "annotations",
+        "finalizers",
+        "ownerReferences",
+        "managedFields",
+    ] {
+        let empty = match meta.get(field) {
+            Some(Value::Object(m)) => m.is_empty(),
+            Some(Value::Array(a)) => a.is_empty(),
+            Some(Value::Null) => true,
+            _ => false,
+        };
+        if empty {
+            meta.remove(field);
         }
     }
 }

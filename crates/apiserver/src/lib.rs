@@ -1,1 +1,37 @@
-//! placeholder
+//! Bosun's Kubernetes API server.
+//!
+//! A request flows: TLS (the client certificate names the user) → authentication →
+//! [`path`] (which resource, namespace, name, subresource) → [`rest`] (the verb's generic
+//! handler) → [`registry`] (metadata rules, decoding, validation, the store) → the datastore.
+//! Nothing here is written per kind: every resource is served by the same handlers, driven by
+//! its row in the resource table (`bosun_api::resources`).
+//!
+//! Layout, top-down:
+//! - [`server`]: the HTTPS listener (HTTP/1.1 and HTTP/2) and graceful shutdown.
+//! - [`tls`]: the serving certificate and client-certificate authentication.
+//! - [`path`]: parsing Kubernetes URL paths.
+//! - [`discovery`]: `/version`, `/api`, `/apis` and the per-group-version resource lists.
+//! - [`rest`]: the generic verb handlers (get, list, watch, create, update, patch, delete).
+//! - [`registry`]: object operations over the store, shared by every resource.
+//! - [`negotiate`]: request bodies in and responses out (JSON, YAML, tables).
+//! - [`bootstrap`]: what exists at first start (the system namespaces).
+
+pub mod bootstrap;
+pub mod discovery;
+pub mod negotiate;
+pub mod path;
+pub mod registry;
+pub mod rest;
+pub mod server;
+pub mod tls;
+mod watch;
+
+pub use server::{ApiServer, ApiServerConfig};
+
+/// The Kubernetes version this server speaks.
+pub const KUBERNETES_VERSION: &str = "v1.34.1";
+
+/// The version `/version` reports: upstream's, marked as Bosun's build.
+pub fn git_version() -> String {
+    format!("{KUBERNETES_VERSION}+bosun")
+}

@@ -1,2 +1,47 @@
-//! bosun
-fn main() {}
+//! `bosun`: Kubernetes in one binary.
+//!
+//! - `bosun server`: the control plane (API server on its datastore); see [`server`].
+//!
+//! Flags follow k3s's names where k3s has one, so k3s users feel at home.
+
+mod server;
+
+use clap::{Parser, Subcommand};
+
+/// The command line.
+#[derive(Parser)]
+#[command(name = "bosun", version, about = "Kubernetes in one binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the control plane: API server, datastore and (as they arrive) scheduler and controllers.
+    Server(Box<server::ServerArgs>),
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BOSUN_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Server(args) => server::run(*args).await,
+        }
+    });
+    if let Err(e) = result {
+        eprintln!("bosun: {e}");
+        std::process::exit(1);
+    }
+}

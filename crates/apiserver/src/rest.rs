@@ -1,0 +1,463 @@
+//! The generic verb handlers: every resource's requests end here, whatever its kind.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use bosun_api::selectors::{FieldSelector, LabelSelector, supported_fields};
+use bosun_api::table::{self, IncludeObject};
+use bosun_api::{ApiError, ResourceDef, ResourceTable, meta};
+use http::{Method, Request, Response, header};
+use serde_json::{Value, json};
+
+use crate::negotiate::{self, MAX_BODY_BYTES, Output};
+use crate::path::{self, ResourcePath, Target};
+use crate::registry::{FieldValidation, ListQuery, PatchFn, Registry, WriteOptions};
+use crate::tls::UserInfo;
+use crate::{discovery, watch};
+
+/// What every request handler shares.
+pub struct ApiState {
+    /// The generic registry.
+    pub registry: Registry,
+    /// The resource table.
+    pub table: Arc<ResourceTable>,
+    /// `host:port` clients reach the server at, for `/api`'s server addresses.
+    pub advertise: String,
+}
+
+type Query = HashMap<String, String>;
+
+fn query_of(req: &Request<Body>) -> Query {
+    req.uri()
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+fn truthy(q: &Query, key: &str) -> bool {
+    matches!(q.get(key).map(String::as_str), Some("true") | Some("1"))
+}
+
+/// Answers one request.
+pub async fn handle(
+    state: Arc<ApiState>,
+    user: Option<UserInfo>,
+    req: Request<Body>,
+) -> Response<Body> {
+    let table = state.table.clone();
+    let target = path::parse(req.uri().path(), |g, v, p| {
+        table.lookup(g, v, p).is_some_and(|d| d.namespaced())
+    });
+    let result = match target {
+        Target::Version => Ok(negotiate::respond(
+            200,
+            &discovery::version(),
+            Output::Json,
+            &[],
+        )),
+        Target::Health => Ok(negotiate::text(200, "ok")),
+        _ if user.is_none() => Err(ApiError::unauthorized()),
+        Target::CoreVersions => Ok(negotiate::respond(
+            200,
+            &discovery::core_versions(&state.advertise),
+            Output::Json,
+            &[],
+        )),
+        Target::Groups => Ok(negotiate::respond(
+            200,
+            &discovery::groups(&state.table),
+            Output::Json,
+            &[],
+        )),
+        Target::Group(g) => discovery::group(&state.table, &g)
+            .map(|v| negotiate::respond(200, &v, Output::Json, &[])),
+        Target::GroupVersion(g, v) => discovery::resources(&state.table, &g, &v)
+            .map(|v| negotiate::respond(200, &v, Output::Json, &[])),
+        Target::OpenApiV2 | Target::OpenApiV3(_) | Target::Unknown => Err(ApiError::no_such_path()),
+        Target::Resource(rp) => resource(&state, rp, req).await,
+    };
+    result.unwrap_or_else(|e| negotiate::error(&e))
+}
+
+fn write_options(q: &Query) -> Result<WriteOptions, ApiError> {
+    let dry_run = match q.get("dryRun").map(String::as_str) {
+        None | Some("") => false,
+        Some("All") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid dry run value {other:?}: valid values are [All]"
+            )));
+        }
+    };
+    Ok(WriteOptions {
+        dry_run,
+        field_validation: FieldValidation::parse(q.get("fieldValidation").map(String::as_str))?,
+    })
+}
+
+fn list_query(def: &ResourceDef, q: &Query) -> Result<ListQuery, ApiError> {
+    let labels = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))?;
+    let fields = FieldSelector::parse(
+        q.get("fieldSelector").map(String::as_str).unwrap_or(""),
+        supported_fields(&def.group, &def.plural),
+    )?;
+    let limit = match q.get("limit").filter(|l| !l.is_empty()) {
+        Some(l) => Some(
+            l.parse::<usize>()
+                .map_err(|_| ApiError::bad_request(format!("invalid limit: {l}")))?,
+        ),
+        None => None,
+    };
+    Ok(ListQuery {
+        labels,
+        fields,
+        limit,
+        continue_token: q.get("continue").cloned(),
+        resource_version: q.get("resourceVersion").cloned(),
+        resource_version_match: q.get("resourceVersionMatch").cloned(),
+    })
+}
+
+async fn read_body(req: Request<Body>) -> Result<(Option<String>, Value), ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::too_large(format!(
+                "Request entity too large: limit is {MAX_BODY_BYTES}"
+            ))
+        })?;
+    if bytes.is_empty() {
+        return Ok((content_type, Value::Null));
+    }
+    let body = negotiate::decode_body(content_type.as_deref(), &bytes)?;
+    Ok((content_type, body))
+}
+
+fn object_response(
+    def: &ResourceDef,
+    code: u16,
+    obj: &Value,
+    output: Output,
+    warnings: &[String],
+) -> Response<Body> {
+    match output {
+        Output::Table => {
+            let t = table::table(
+                def,
+                std::slice::from_ref(obj),
+                IncludeObject::Metadata,
+                json!({"resourceVersion": meta::meta_str(obj, "resourceVersion")}),
+            );
+            negotiate::respond(code, &t, Output::Json, warnings)
+        }
+        Output::Metadata => {
+            let m = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]});
+            negotiate::respond(code, &m, Output::Json, warnings)
+        }
+        o => negotiate::respond(code, obj, o, warnings),
+    }
+}
+
+async fn resource(
+    state: &ApiState,
+    rp: ResourcePath,
+    req: Request<Body>,
+) -> Result<Response<Body>, ApiError> {
+    let def = state
+        .table
+        .lookup(&rp.group, &rp.version, &rp.plural)
+        .ok_or_else(ApiError::no_such_path)?;
+    if !def.namespaced() && rp.namespace.is_some() {
+        return Err(ApiError::no_such_path());
+    }
+    if def.namespaced() && rp.name.is_some() && rp.namespace.is_none() {
+        return Err(ApiError::no_such_path());
+    }
+    let ns = rp.namespace.clone();
+    let ns = ns.as_deref();
+    let q = query_of(&req);
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let output = negotiate::output(accept.as_deref())?;
+    let registry = &state.registry;
+    let method = req.method().clone();
+
+    if let Some(sub) = rp.subresource.as_deref() {
+        if !def.has_subresource(sub) {
+            return Err(ApiError::no_such_path());
+        }
+        let name = rp.name.clone().unwrap_or_default();
+        return match (sub, &method) {
+            ("status", &Method::GET) => Ok(object_response(
+                &def,
+                200,
+                &registry.get(&def, ns, &name).await?,
+                output,
+                &[],
+            )),
+            ("status", &Method::PUT) => {
+                let opts = write_options(&q)?;
+                let (_, body) = read_body(req).await?;
+                let (obj, warnings) = registry
+                    .update(&def, ns, &name, body, Some("status"), &opts)
+                    .await?;
+                Ok(object_response(&def, 200, &obj, output, &warnings))
+            }
+            ("status", &Method::PATCH) => {
+                patch(state, &def, ns, &name, Some("status"), &q, output, req).await
+            }
+            ("log" | "exec" | "attach" | "portforward" | "proxy", _) if def.plural == "pods" => {
+                let pod = registry.get(&def, ns, &name).await?;
+                let node = pod
+                    .get("spec")
+                    .and_then(|s| s.get("nodeName"))
+                    .and_then(Value::as_str);
+                Err(ApiError::bad_request(match node {
+                    None => format!("pod {name} does not have a host assigned"),
+                    Some(node) => {
+                        format!("no kubelet is serving node {node:?} for the {sub} of pod {name}")
+                    }
+                }))
+            }
+            _ => Err(ApiError::method_not_allowed()),
+        };
+    }
+
+    let watching = rp.legacy_watch || truthy(&q, "watch");
+    match (method, rp.name.as_deref()) {
+        (Method::GET, _) if watching => {
+            if !def.allows("watch") {
+                return Err(ApiError::method_not_allowed());
+            }
+            let mut query = list_query(&def, &q)?;
+            let name = rp
+                .name
+                .clone()
+                .or_else(|| query.fields.exact("metadata.name").map(str::to_string));
+            if rp.name.is_some() {
+                query.fields = FieldSelector::default();
+            }
+            let timeout = q
+                .get("timeoutSeconds")
+                .and_then(|t| t.parse::<u64>().ok())
+                .map(Duration::from_secs)
+                .unwrap_or(Duration::from_secs(1800));
+            watch::serve(
+                registry.clone(),
+                watch::WatchRequest {
+                    def: def.clone(),
+                    namespace: rp.namespace.clone(),
+                    name,
+                    query,
+                    timeout,
+                    bookmarks: truthy(&q, "allowWatchBookmarks"),
+                    send_initial_events: truthy(&q, "sendInitialEvents"),
+                    output,
+                },
+            )
+            .await
+        }
+        (Method::GET, Some(name)) => {
+            if !def.allows("get") {
+                return Err(ApiError::method_not_allowed());
+            }
+            Ok(object_response(
+                &def,
+                200,
+                &registry.get(&def, ns, name).await?,
+                output,
+                &[],
+            ))
+        }
+        (Method::GET, None) => {
+            if !def.allows("list") {
+                return Err(ApiError::method_not_allowed());
+            }
+            let query = list_query(&def, &q)?;
+            let page = registry.list(&def, ns, &query).await?;
+            let list_meta = page.list_meta();
+            let body = match output {
+                Output::Table => {
+                    let include = match q.get("includeObject").map(String::as_str) {
+                        Some("None") => IncludeObject::None,
+                        Some("Object") => IncludeObject::Object,
+                        _ => IncludeObject::Metadata,
+                    };
+                    table::table(&def, &page.items, include, list_meta)
+                }
+                Output::Metadata => json!({
+                    "kind": "PartialObjectMetadataList",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": list_meta,
+                    "items": page.items.iter().map(|o| json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]})).collect::<Vec<_>>(),
+                }),
+                _ => {
+                    json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": list_meta, "items": page.items})
+                }
+            };
+            let out = if output == Output::Yaml {
+                Output::Yaml
+            } else {
+                Output::Json
+            };
+            Ok(negotiate::respond(200, &body, out, &[]))
+        }
+        (Method::POST, None) => {
+            if !def.allows("create") {
+                return Err(ApiError::method_not_allowed());
+            }
+            let opts = write_options(&q)?;
+            let (_, body) = read_body(req).await?;
+            let (obj, warnings) = registry.create(&def, ns, body, &opts).await?;
+            Ok(object_response(&def, 201, &obj, output, &warnings))
+        }
+        (Method::PUT, Some(name)) => {
+            if !def.allows("update") {
+                return Err(ApiError::method_not_allowed());
+            }
+            let opts = write_options(&q)?;
+            let name = name.to_string();
+            let (_, body) = read_body(req).await?;
+            let (obj, warnings) = registry.update(&def, ns, &name, body, None, &opts).await?;
+            Ok(object_response(&def, 200, &obj, output, &warnings))
+        }
+        (Method::PATCH, Some(name)) => {
+            if !def.allows("patch") {
+                return Err(ApiError::method_not_allowed());
+            }
+            let name = name.to_string();
+            patch(state, &def, ns, &name, None, &q, output, req).await
+        }
+        (Method::DELETE, Some(name)) => {
+            if !def.allows("delete") {
+                return Err(ApiError::method_not_allowed());
+            }
+            let name = name.to_string();
+            let mut opts = write_options(&q)?;
+            let (_, body) = read_body(req).await?;
+            if body
+                .get("dryRun")
+                .and_then(Value::as_array)
+                .is_some_and(|d| d.iter().any(|v| v == "All"))
+            {
+                opts.dry_run = true;
+            }
+            let precondition = body
+                .get("preconditions")
+                .and_then(|p| p.get("resourceVersion"))
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok());
+            let (obj, gone) = registry
+                .delete(&def, ns, &name, precondition, &opts)
+                .await?;
+            if gone {
+                Ok(negotiate::respond(
+                    200,
+                    &Registry::deleted_status(&def, &obj),
+                    Output::Json,
+                    &[],
+                ))
+            } else {
+                Ok(object_response(&def, 202, &obj, output, &[]))
+            }
+        }
+        (Method::DELETE, None) => {
+            if !def.allows("deletecollection") {
+                return Err(ApiError::method_not_allowed());
+            }
+            let opts = write_options(&q)?;
+            let query = list_query(&def, &q)?;
+            let page = registry
+                .list(
+                    &def,
+                    ns,
+                    &ListQuery {
+                        limit: None,
+                        continue_token: None,
+                        ..query
+                    },
+                )
+                .await?;
+            let mut deleted = Vec::new();
+            for obj in page.items {
+                let name = meta::name(&obj).unwrap_or_default().to_string();
+                let obj_ns = meta::namespace(&obj).map(str::to_string);
+                match registry
+                    .delete(&def, obj_ns.as_deref(), &name, None, &opts)
+                    .await
+                {
+                    Ok((o, _)) => deleted.push(o),
+                    Err(e) if e.code == 404 => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let list = json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": {}, "items": deleted});
+            Ok(negotiate::respond(200, &list, Output::Json, &[]))
+        }
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn patch(
+    state: &ApiState,
+    def: &Arc<ResourceDef>,
+    ns: Option<&str>,
+    name: &str,
+    subresource: Option<&str>,
+    q: &Query,
+    output: Output,
+    req: Request<Body>,
+) -> Result<Response<Body>, ApiError> {
+    let opts = write_options(q)?;
+    let (content_type, body) = read_body(req).await?;
+    let media = content_type
+        .as_deref()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let apply: Box<PatchFn> = match media.as_str() {
+        "application/json-patch+json" => {
+            let ops: json_patch::Patch = serde_json::from_value(body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            Box::new(move |old: &Value| {
+                let mut doc = old.clone();
+                json_patch::patch(&mut doc, &ops.0).map_err(|e| {
+                    ApiError::unprocessable(format!(
+                        "the server rejected our request due to an error in our request: {e}"
+                    ))
+                })?;
+                Ok(doc)
+            })
+        }
+        "application/merge-patch+json" => Box::new(move |old: &Value| {
+            let mut doc = old.clone();
+            json_patch::merge(&mut doc, &body);
+            Ok(doc)
+        }),
+        "application/strategic-merge-patch+json" => Box::new(move |old: &Value| {
+            let mut doc = old.clone();
+            bosun_api::patch::strategic_merge(&mut doc, &body).map_err(ApiError::bad_request)?;
+            Ok(doc)
+        }),
+        other => return Err(ApiError::unsupported_media_type(other)),
+    };
+    let (obj, warnings) = state
+        .registry
+        .patch(def, ns, name, &*apply, subresource, &opts)
+        .await?;
+    Ok(object_response(def, 200, &obj, output, &warnings))
+}

@@ -1,0 +1,150 @@
+//! The HTTPS listener: TLS, HTTP/1.1 and HTTP/2 on one port, graceful shutdown.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use bosun_api::ResourceTable;
+use bosun_pki::ClusterPki;
+use bosun_store::Store;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use crate::registry::Registry;
+use crate::rest::{self, ApiState};
+use crate::{bootstrap, tls};
+
+/// How to run the API server.
+pub struct ApiServerConfig {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// `host:port` clients use to reach this server.
+    pub advertise: String,
+    /// The cluster's certificates.
+    pub pki: Arc<ClusterPki>,
+    /// The datastore.
+    pub store: Arc<dyn Store>,
+}
+
+/// A running API server; [`ApiServer::shutdown`] stops it.
+pub struct ApiServer {
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl ApiServer {
+    /// Binds, creates the system objects and starts serving.
+    pub async fn start(config: ApiServerConfig) -> Result<Self, String> {
+        let tls_config = tls::server_config(&config.pki)?;
+        let acceptor = TlsAcceptor::from(tls_config);
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .map_err(|e| format!("binding {}: {e}", config.bind))?;
+        let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let table = Arc::new(ResourceTable::builtin());
+        let registry = Registry {
+            store: config.store.clone(),
+            table: table.clone(),
+        };
+        bootstrap::ensure_system_objects(&registry)
+            .await
+            .map_err(|e| e.message)?;
+        let state = Arc::new(ApiState {
+            registry,
+            table,
+            advertise: config.advertise.clone(),
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, acceptor, state, shutdown_rx));
+        tracing::info!(address = %local_addr, "API server listening");
+        Ok(ApiServer {
+            local_addr,
+            shutdown,
+            task,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to a few seconds), and returns.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    state: Arc<ApiState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => break,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let state = state.clone();
+        let mut stop = shutdown.clone();
+        connections.spawn(async move {
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+            let user = tls::peer_user(tls.get_ref().1);
+            let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                let state = state.clone();
+                let user = user.clone();
+                async move {
+                    let method = req.method().clone();
+                    let uri = req.uri().clone();
+                    let resp = rest::handle(state, user, req.map(Body::new)).await;
+                    tracing::debug!(%method, %uri, status = resp.status().as_u16(), "request");
+                    Ok::<_, Infallible>(resp)
+                }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                }
+            }
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(6), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    connections.abort_all();
+}

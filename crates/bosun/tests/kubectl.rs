@@ -1,0 +1,250 @@
+//! `bosun server` driven by the real kubectl, as a user would.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Cluster, kubectl_binary};
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.25
+        ports: [{containerPort: 80}]
+";
+
+#[test]
+fn kubectl_reaches_the_server_and_sees_the_system_namespaces() {
+    let c = Cluster::start();
+    let version = c.ok(&["version"]);
+    assert!(version.contains("Server Version: v1.34"), "{version}");
+    let names = c.ok(&["get", "namespaces", "-o", "name"]);
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        assert!(names.contains(&format!("namespace/{ns}")), "{names}");
+    }
+    let table = c.ok(&["get", "ns"]);
+    assert!(table.starts_with("NAME"), "{table}");
+    assert!(
+        table.contains("kube-system") && table.contains("Active"),
+        "{table}"
+    );
+    let resources = c.ok(&["api-resources"]);
+    assert!(
+        resources.contains("deployments")
+            && resources.contains("deploy")
+            && resources.contains("apps/v1"),
+        "{resources}"
+    );
+}
+
+#[test]
+fn apply_twice_merges_the_change_and_bumps_the_generation() {
+    let c = Cluster::start();
+    // Client-side validation needs the OpenAPI documents, which are not served yet.
+    assert!(
+        c.ok_stdin(&["apply", "--validate=false", "-f", "-"], DEPLOYMENT)
+            .contains("deployment.apps/web created")
+    );
+    let changed = DEPLOYMENT.replace("nginx:1.25", "nginx:1.26");
+    assert!(
+        c.ok_stdin(&["apply", "--validate=false", "-f", "-"], &changed)
+            .contains("deployment.apps/web configured")
+    );
+    let out = c.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort} {.metadata.generation}",
+    ]);
+    assert_eq!(out, "nginx:1.26 80 2");
+    let wide = c.ok(&["get", "deploy", "-o", "wide"]);
+    assert!(
+        wide.contains("CONTAINERS") && wide.contains("nginx:1.26") && wide.contains("app=web"),
+        "{wide}"
+    );
+}
+
+#[test]
+fn labels_and_annotations_are_added_overwritten_and_removed() {
+    let c = Cluster::start();
+    c.ok_stdin(
+        &["create", "--validate=false", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {a: '1', b: '2'}\n",
+    );
+    c.ok(&["label", "configmap", "app", "tier=web"]);
+    let err = c.fails(&["label", "configmap", "app", "tier=db"]);
+    assert!(err.contains("already has a value"), "{err}");
+    c.ok(&["label", "configmap", "app", "tier=db", "--overwrite"]);
+    c.ok(&["annotate", "configmap", "app", "note=hello"]);
+    let shown = c.ok(&["get", "cm", "--show-labels"]);
+    assert!(
+        shown.contains("tier=db") && shown.contains("DATA"),
+        "{shown}"
+    );
+    assert!(
+        c.ok(&["get", "cm", "-l", "tier=db", "-o", "name"])
+            .contains("configmap/app")
+    );
+    assert!(
+        c.ok(&["get", "cm", "-l", "tier!=db", "-o", "name"])
+            .is_empty()
+    );
+    c.ok(&["label", "configmap", "app", "tier-"]);
+    assert_eq!(
+        c.ok(&["get", "cm", "app", "-o", "jsonpath={.metadata.labels}"]),
+        ""
+    );
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "cm",
+            "app",
+            "-o",
+            "jsonpath={.metadata.annotations.note}"
+        ]),
+        "hello"
+    );
+}
+
+#[test]
+fn errors_read_as_upstreams() {
+    let c = Cluster::start();
+    let err = c.fails(&["get", "configmap", "missing"]);
+    assert!(
+        err.contains("Error from server (NotFound): configmaps \"missing\" not found"),
+        "{err}"
+    );
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dup}\n";
+    c.ok_stdin(&["create", "--validate=false", "-f", "-"], cm);
+    let err = c.fails_stdin(&["create", "--validate=false", "-f", "-"], cm);
+    assert!(
+        err.contains("(AlreadyExists)") && err.contains("configmaps \"dup\" already exists"),
+        "{err}"
+    );
+    let bad = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Bad_Name}\n";
+    let err = c.fails_stdin(&["create", "--validate=false", "-f", "-"], bad);
+    // kubectl words 422 answers itself, from the Status details.
+    assert!(err.contains("The ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"), "{err}");
+    let err = c.fails_stdin(
+        &["create", "--validate=false", "-n", "nowhere", "-f", "-"],
+        cm,
+    );
+    assert!(err.contains("namespaces \"nowhere\" not found"), "{err}");
+    let strict = c.dir().join("strict.json");
+    std::fs::write(&strict, r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"s"},"bogus":1,"data":{"k":"v","n":"m"}}"#).unwrap();
+    let path = "/api/v1/namespaces/default/configmaps?fieldValidation=Strict";
+    let err = c.fails(&["create", "--raw", path, "-f", strict.to_str().unwrap()]);
+    assert!(
+        err.contains(r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "bogus""#),
+        "{err}"
+    );
+    assert!(
+        c.kubectl(&["get", "cm", "s"]).status.code() != Some(0),
+        "a refused object must not be stored"
+    );
+    // Without Strict the unknown field is dropped and the object stored.
+    c.ok(&[
+        "create",
+        "--raw",
+        "/api/v1/namespaces/default/configmaps?fieldValidation=Ignore",
+        "-f",
+        strict.to_str().unwrap(),
+    ]);
+    assert_eq!(c.ok(&["get", "cm", "s", "-o", "jsonpath={.data.k}"]), "v");
+}
+
+#[test]
+fn requests_without_a_client_certificate_are_refused() {
+    let c = Cluster::start();
+    let out = Command::new("curl")
+        .args([
+            "-sk",
+            &format!("https://127.0.0.1:{}/api/v1/namespaces", c.port),
+        ])
+        .output()
+        .unwrap();
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        body.contains("\"reason\":\"Unauthorized\"") && body.contains("\"code\":401"),
+        "{body}"
+    );
+    // Health and version stay open, as upstream's public-info-viewer role allows.
+    let out = Command::new("curl")
+        .args(["-sk", &format!("https://127.0.0.1:{}/readyz", c.port)])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok");
+}
+
+#[test]
+fn watching_prints_changes_as_they_happen() {
+    let c = Cluster::start();
+    let mut watcher = Command::new(kubectl_binary())
+        .args(["get", "configmaps", "-w", "--output-watch-events"])
+        .env("KUBECONFIG", &c.kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = watcher.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    c.ok_stdin(
+        &["create", "--validate=false", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: watched}\n",
+    );
+    c.ok(&["label", "cm", "watched", "x=y"]);
+    c.ok(&["delete", "cm", "watched"]);
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("watch output so far: {seen:?}"));
+        if line.contains("watched") {
+            seen.push(line);
+        }
+    }
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    assert!(seen[0].starts_with("ADDED"), "{seen:?}");
+    assert!(seen[1].starts_with("MODIFIED"), "{seen:?}");
+    assert!(seen[2].starts_with("DELETED"), "{seen:?}");
+}
+
+#[test]
+fn a_restart_keeps_every_object_and_the_certificates() {
+    let mut c = Cluster::start();
+    c.ok_stdin(
+        &["create", "--validate=false", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kept}\ndata: {k: v}\n",
+    );
+    let ca_before = std::fs::read(c.data_dir().join("server/tls/server-ca.crt")).unwrap();
+    c.restart();
+    assert_eq!(
+        c.ok(&["get", "cm", "kept", "-o", "jsonpath={.data.k}"]),
+        "v"
+    );
+    assert_eq!(
+        std::fs::read(c.data_dir().join("server/tls/server-ca.crt")).unwrap(),
+        ca_before
+    );
+    assert!(c.stop(), "SIGTERM must shut the server down cleanly");
+}
