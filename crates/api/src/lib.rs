@@ -9,6 +9,7 @@
 //!   field validation against the kind's schema (k8s-openapi's types).
 //! - [`meta`]: object metadata rules shared by every kind (names, generateName, uid,
 //!   timestamps, resourceVersion, labels and annotations).
+//! - [`openapi`]: OpenAPI v3 documents per group version, from the resource table.
 //! - [`patch`]: strategic merge patch with upstream's merge keys.
 //! - [`status`]: errors as upstream's `Status` objects, with upstream's reasons and wording.
 //! - [`selectors`]: label and field selectors.
@@ -16,6 +17,7 @@
 
 pub mod codec;
 pub mod meta;
+pub mod openapi;
 pub mod patch;
 pub mod resources;
 pub mod selectors;

@@ -51,6 +51,17 @@ pub struct ResourceDef {
     pub storage_prefix: String,
     /// How request bodies decode.
     pub codec: Arc<dyn Codec>,
+    /// Registers the kind's OpenAPI schema (and those it refers to) with a generator.
+    pub schema: Option<SchemaFn>,
+    /// The kind's schema name, e.g. `io.k8s.api.core.v1.Pod`.
+    pub schema_name: String,
+}
+
+/// Registers a type's schema with a generator, returning a reference to it.
+pub type SchemaFn = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
+fn schema_of<T: schemars::JsonSchema>(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    g.subschema_for::<T>()
 }
 
 impl ResourceDef {
@@ -118,7 +129,7 @@ impl Builtin {
     /// Starts a row from `T`'s constants with the standard verbs.
     pub fn of<T>() -> Self
     where
-        T: Resource + DeserializeOwned + Serialize + 'static,
+        T: Resource + DeserializeOwned + Serialize + schemars::JsonSchema + 'static,
     {
         let scope =
             if TypeId::of::<T::Scope>() == TypeId::of::<k8s_openapi::NamespaceResourceScope>() {
@@ -141,6 +152,8 @@ impl Builtin {
                 subresources: Vec::new(),
                 storage_prefix: T::URL_PATH_SEGMENT.to_string(),
                 codec: Arc::new(Typed::<T>::default()),
+                schema: Some(schema_of::<T>),
+                schema_name: T::schema_name().into_owned(),
             },
         }
     }

@@ -13,12 +13,14 @@
 //! - [`discovery`]: `/version`, `/api`, `/apis` and the per-group-version resource lists.
 //! - [`rest`]: the generic verb handlers (get, list, watch, create, update, patch, delete).
 //! - [`registry`]: object operations over the store, shared by every resource.
+//! - [`openapi`]: the OpenAPI v3 documents kubectl validates and explains with.
 //! - [`negotiate`]: request bodies in and responses out (JSON, YAML, tables).
 //! - [`bootstrap`]: what exists at first start (the system namespaces).
 
 pub mod bootstrap;
 pub mod discovery;
 pub mod negotiate;
+pub mod openapi;
 pub mod path;
 pub mod registry;
 pub mod rest;

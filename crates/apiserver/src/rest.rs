@@ -12,6 +12,7 @@ use http::{Method, Request, Response, header};
 use serde_json::{Value, json};
 
 use crate::negotiate::{self, MAX_BODY_BYTES, Output};
+use crate::openapi::OpenApiCache;
 use crate::path::{self, ResourcePath, Target};
 use crate::registry::{FieldValidation, ListQuery, PatchFn, Registry, WriteOptions};
 use crate::tls::UserInfo;
@@ -25,6 +26,8 @@ pub struct ApiState {
     pub table: Arc<ResourceTable>,
     /// `host:port` clients reach the server at, for `/api`'s server addresses.
     pub advertise: String,
+    /// Generated OpenAPI documents.
+    pub openapi: OpenApiCache,
 }
 
 type Query = HashMap<String, String>;
@@ -75,7 +78,24 @@ pub async fn handle(
             .map(|v| negotiate::respond(200, &v, Output::Json, &[])),
         Target::GroupVersion(g, v) => discovery::resources(&state.table, &g, &v)
             .map(|v| negotiate::respond(200, &v, Output::Json, &[])),
-        Target::OpenApiV2 | Target::OpenApiV3(_) | Target::Unknown => Err(ApiError::no_such_path()),
+        Target::OpenApiV3(p) if p.is_empty() => Ok(negotiate::respond(
+            200,
+            &state.openapi.index(&state.table),
+            Output::Json,
+            &[],
+        )),
+        Target::OpenApiV3(p) => match state.openapi.document(&state.table, &p) {
+            Some(bytes) => {
+                let mut resp = Response::new(Body::from(bytes));
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+                Ok(resp)
+            }
+            None => Err(ApiError::no_such_path()),
+        },
+        Target::OpenApiV2 | Target::Unknown => Err(ApiError::no_such_path()),
         Target::Resource(rp) => resource(&state, rp, req).await,
     };
     result.unwrap_or_else(|e| negotiate::error(&e))

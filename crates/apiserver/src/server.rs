@@ -60,6 +60,7 @@ impl ApiServer {
             registry,
             table,
             advertise: config.advertise.clone(),
+            openapi: Default::default(),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, acceptor, state, shutdown_rx));

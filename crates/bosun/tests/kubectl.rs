@@ -52,14 +52,13 @@ fn kubectl_reaches_the_server_and_sees_the_system_namespaces() {
 #[test]
 fn apply_twice_merges_the_change_and_bumps_the_generation() {
     let c = Cluster::start();
-    // Client-side validation needs the OpenAPI documents, which are not served yet.
     assert!(
-        c.ok_stdin(&["apply", "--validate=false", "-f", "-"], DEPLOYMENT)
+        c.ok_stdin(&["apply", "-f", "-"], DEPLOYMENT)
             .contains("deployment.apps/web created")
     );
     let changed = DEPLOYMENT.replace("nginx:1.25", "nginx:1.26");
     assert!(
-        c.ok_stdin(&["apply", "--validate=false", "-f", "-"], &changed)
+        c.ok_stdin(&["apply", "-f", "-"], &changed)
             .contains("deployment.apps/web configured")
     );
     let out = c.ok(&[
@@ -81,7 +80,7 @@ fn apply_twice_merges_the_change_and_bumps_the_generation() {
 fn labels_and_annotations_are_added_overwritten_and_removed() {
     let c = Cluster::start();
     c.ok_stdin(
-        &["create", "--validate=false", "-f", "-"],
+        &["create", "-f", "-"],
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {a: '1', b: '2'}\n",
     );
     c.ok(&["label", "configmap", "app", "tier=web"]);
@@ -128,20 +127,17 @@ fn errors_read_as_upstreams() {
         "{err}"
     );
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dup}\n";
-    c.ok_stdin(&["create", "--validate=false", "-f", "-"], cm);
-    let err = c.fails_stdin(&["create", "--validate=false", "-f", "-"], cm);
+    c.ok_stdin(&["create", "-f", "-"], cm);
+    let err = c.fails_stdin(&["create", "-f", "-"], cm);
     assert!(
         err.contains("(AlreadyExists)") && err.contains("configmaps \"dup\" already exists"),
         "{err}"
     );
     let bad = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Bad_Name}\n";
-    let err = c.fails_stdin(&["create", "--validate=false", "-f", "-"], bad);
+    let err = c.fails_stdin(&["create", "-f", "-"], bad);
     // kubectl words 422 answers itself, from the Status details.
     assert!(err.contains("The ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"), "{err}");
-    let err = c.fails_stdin(
-        &["create", "--validate=false", "-n", "nowhere", "-f", "-"],
-        cm,
-    );
+    let err = c.fails_stdin(&["create", "-n", "nowhere", "-f", "-"], cm);
     assert!(err.contains("namespaces \"nowhere\" not found"), "{err}");
     let strict = c.dir().join("strict.json");
     std::fs::write(&strict, r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"s"},"bogus":1,"data":{"k":"v","n":"m"}}"#).unwrap();
@@ -164,6 +160,22 @@ fn errors_read_as_upstreams() {
         strict.to_str().unwrap(),
     ]);
     assert_eq!(c.ok(&["get", "cm", "s", "-o", "jsonpath={.data.k}"]), "v");
+}
+
+#[test]
+fn explain_describes_kinds_and_fields_from_the_openapi_documents() {
+    let c = Cluster::start();
+    let pv = c.ok(&["explain", "pv", "--recursive"]);
+    assert!(
+        pv.contains("KIND:       PersistentVolume") && pv.contains("persistentVolumeReclaimPolicy"),
+        "{pv}"
+    );
+    assert!(!pv.contains("metadata\t<ObjectMeta> -required-"), "{pv}");
+    let replicas = c.ok(&["explain", "deployment.spec.replicas"]);
+    assert!(
+        replicas.contains("GROUP:      apps") && replicas.contains("Number of desired pods"),
+        "{replicas}"
+    );
 }
 
 #[test]
@@ -195,6 +207,7 @@ fn watching_prints_changes_as_they_happen() {
     let mut watcher = Command::new(kubectl_binary())
         .args(["get", "configmaps", "-w", "--output-watch-events"])
         .env("KUBECONFIG", &c.kubeconfig)
+        .env("KUBECACHEDIR", c.dir().join("kube-cache"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -208,7 +221,7 @@ fn watching_prints_changes_as_they_happen() {
     });
     std::thread::sleep(Duration::from_millis(500));
     c.ok_stdin(
-        &["create", "--validate=false", "-f", "-"],
+        &["create", "-f", "-"],
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: watched}\n",
     );
     c.ok(&["label", "cm", "watched", "x=y"]);
@@ -233,7 +246,7 @@ fn watching_prints_changes_as_they_happen() {
 fn a_restart_keeps_every_object_and_the_certificates() {
     let mut c = Cluster::start();
     c.ok_stdin(
-        &["create", "--validate=false", "-f", "-"],
+        &["create", "-f", "-"],
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kept}\ndata: {k: v}\n",
     );
     let ca_before = std::fs::read(c.data_dir().join("server/tls/server-ca.crt")).unwrap();

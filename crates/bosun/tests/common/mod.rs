@@ -148,6 +148,7 @@ impl Cluster {
         let mut child = Command::new(kubectl_binary())
             .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECACHEDIR", self.dir.path().join("kube-cache"))
             .env_remove("KUBERNETES_SERVICE_HOST")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
