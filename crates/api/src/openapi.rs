@@ -156,10 +156,11 @@ fn content(schema: Value, types: &[&str]) -> Value {
     Value::Object(m)
 }
 
+/// One operation of a path; `(action, verb)` are upstream's `x-kubernetes-action` and the verb
+/// its operation id starts with (`("get", "read")`).
 fn operation(
     def: &ResourceDef,
-    action: &str,
-    verb: &str,
+    (action, verb): (&str, &str),
     namespaced: bool,
     suffix: &str,
     params: Vec<Value>,
@@ -225,8 +226,7 @@ fn resource_paths(def: &ResourceDef, paths: &mut Map<String, Value>) {
             "get".into(),
             operation(
                 def,
-                "list",
-                "list",
+                ("list", "list"),
                 ns,
                 "",
                 list_params(),
@@ -240,8 +240,7 @@ fn resource_paths(def: &ResourceDef, paths: &mut Map<String, Value>) {
             "post".into(),
             operation(
                 def,
-                "post",
-                "create",
+                ("post", "create"),
                 ns,
                 "",
                 write_params(false),
@@ -257,8 +256,7 @@ fn resource_paths(def: &ResourceDef, paths: &mut Map<String, Value>) {
             "delete".into(),
             operation(
                 def,
-                "deletecollection",
-                "deleteCollection",
+                ("deletecollection", "deleteCollection"),
                 ns,
                 "",
                 p,
@@ -277,7 +275,7 @@ fn resource_paths(def: &ResourceDef, paths: &mut Map<String, Value>) {
     if def.allows("get") {
         it.insert(
             "get".into(),
-            operation(def, "get", "read", ns, "", vec![], None, kind_ref.clone()),
+            operation(def, ("get", "read"), ns, "", vec![], None, kind_ref.clone()),
         );
     }
     if def.allows("update") {
@@ -285,8 +283,7 @@ fn resource_paths(def: &ResourceDef, paths: &mut Map<String, Value>) {
             "put".into(),
             operation(
                 def,
-                "put",
-                "replace",
+                ("put", "replace"),
                 ns,
                 "",
                 write_params(false),
@@ -300,8 +297,7 @@ fn resource_paths(def: &ResourceDef, paths: &mut Map<String, Value>) {
             "patch".into(),
             operation(
                 def,
-                "patch",
-                "patch",
+                ("patch", "patch"),
                 ns,
                 "",
                 write_params(true),
@@ -315,8 +311,7 @@ fn resource_paths(def: &ResourceDef, paths: &mut Map<String, Value>) {
             "delete".into(),
             operation(
                 def,
-                "delete",
-                "delete",
+                ("delete", "delete"),
                 ns,
                 "",
                 delete_params(),
@@ -334,8 +329,7 @@ fn resource_paths(def: &ResourceDef, paths: &mut Map<String, Value>) {
             "get".into(),
             operation(
                 def,
-                "get",
-                "read",
+                ("get", "read"),
                 ns,
                 "Status",
                 vec![],
@@ -347,8 +341,7 @@ fn resource_paths(def: &ResourceDef, paths: &mut Map<String, Value>) {
             "put".into(),
             operation(
                 def,
-                "put",
-                "replace",
+                ("put", "replace"),
                 ns,
                 "Status",
                 write_params(false),
@@ -360,8 +353,7 @@ fn resource_paths(def: &ResourceDef, paths: &mut Map<String, Value>) {
             "patch".into(),
             operation(
                 def,
-                "patch",
-                "patch",
+                ("patch", "patch"),
                 ns,
                 "Status",
                 write_params(true),
@@ -378,8 +370,7 @@ fn resource_paths(def: &ResourceDef, paths: &mut Map<String, Value>) {
             "get".into(),
             operation(
                 def,
-                "list",
-                "list",
+                ("list", "list"),
                 false,
                 "ForAllNamespaces",
                 list_params(),
