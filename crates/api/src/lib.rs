@@ -11,6 +11,7 @@
 //!   timestamps, resourceVersion, labels and annotations).
 //! - [`openapi`]: OpenAPI v3 documents per group version, from the resource table.
 //! - [`patch`]: strategic merge patch with upstream's merge keys.
+//! - [`protobuf`]: decoding Kubernetes protobuf request bodies into JSON objects.
 //! - [`status`]: errors as upstream's `Status` objects, with upstream's reasons and wording.
 //! - [`selectors`]: label and field selectors.
 //! - [`table`]: server-side tables (`kubectl get` columns), per kind as upstream prints them.
@@ -19,6 +20,7 @@ pub mod codec;
 pub mod meta;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod resources;
 pub mod selectors;
 pub mod status;

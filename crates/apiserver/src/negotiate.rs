@@ -35,6 +35,11 @@ pub fn decode_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, Api
                     ))
                 })?,
         },
+        "application/vnd.kubernetes.protobuf" => {
+            bosun_api::protobuf::decode_body(body).map_err(|e| {
+                ApiError::bad_request(format!("failed to decode the protobuf body: {e}"))
+            })?
+        }
         other => return Err(ApiError::unsupported_media_type(other)),
     };
     let is_json_patch = media == "application/json-patch+json";

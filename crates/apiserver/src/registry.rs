@@ -677,6 +677,20 @@ enum UpdateError {
 
 /// Kind-specific preparation of a new object (upstream's PrepareForCreate).
 fn strategy_create(def: &ResourceDef, obj: &mut Value) {
+    // A status served as a subresource is not the creator's to set; nodes register with theirs.
+    if def.has_subresource("status") && !(def.group.is_empty() && def.plural == "nodes") {
+        if let Some(m) = obj.as_object_mut() {
+            m.remove("status");
+        }
+        if def.group.is_empty()
+            && matches!(
+                def.plural.as_str(),
+                "pods" | "persistentvolumes" | "persistentvolumeclaims"
+            )
+        {
+            obj["status"] = json!({"phase": "Pending"});
+        }
+    }
     if def.group.is_empty() && def.plural == "namespaces" {
         if obj.get("spec").and_then(|s| s.get("finalizers")).is_none() {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});

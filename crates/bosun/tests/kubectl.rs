@@ -261,3 +261,158 @@ fn a_restart_keeps_every_object_and_the_certificates() {
     );
     assert!(c.stop(), "SIGTERM must shut the server down cleanly");
 }
+
+#[test]
+fn kubectl_create_generators_send_protobuf_that_reads_back_as_json() {
+    let c = Cluster::start();
+    for args in [
+        vec![
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx:1.27",
+            "--replicas=3",
+            "--port=80",
+        ],
+        vec![
+            "create",
+            "configmap",
+            "cfg",
+            "--from-literal=a=1",
+            "--from-literal=b=2",
+        ],
+        vec![
+            "create",
+            "secret",
+            "generic",
+            "sec",
+            "--from-literal=password=s3cr3t",
+        ],
+        vec!["create", "namespace", "team"],
+        vec!["create", "serviceaccount", "robot"],
+        vec![
+            "create",
+            "job",
+            "once",
+            "--image=busybox",
+            "--",
+            "echo",
+            "hi",
+        ],
+        vec![
+            "create",
+            "cronjob",
+            "tick",
+            "--image=busybox",
+            "--schedule=*/30 * * * *",
+            "--",
+            "date",
+        ],
+        vec![
+            "create",
+            "role",
+            "reader",
+            "--verb=get,list",
+            "--resource=pods",
+        ],
+        vec![
+            "create",
+            "rolebinding",
+            "read",
+            "--role=reader",
+            "--serviceaccount=default:robot",
+        ],
+        vec!["create", "service", "nodeport", "np", "--tcp=80:8080"],
+        vec!["create", "quota", "q", "--hard=pods=10,cpu=2"],
+        vec![
+            "create",
+            "poddisruptionbudget",
+            "pdb",
+            "--selector=app=web",
+            "--min-available=1",
+        ],
+        vec!["create", "priorityclass", "high", "--value=1000"],
+        vec!["create", "ingress", "ing", "--rule=foo.com/bar=np:80"],
+    ] {
+        c.ok(&args);
+    }
+    let get = |args: &[&str]| c.ok(args);
+    assert_eq!(
+        get(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort}"
+        ]),
+        "3 nginx:1.27 80"
+    );
+    // Zero values Go writes in protobuf but omits in JSON do not appear.
+    let container = get(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0]}",
+    ]);
+    assert!(
+        !container.contains("stdin") && !container.contains("hostPort"),
+        "{container}"
+    );
+    assert!(get(&["get", "deploy", "web", "-o", "yaml"]).contains("creationTimestamp"));
+    assert_eq!(
+        get(&["get", "cm", "cfg", "-o", "jsonpath={.data.a}{.data.b}"]),
+        "12"
+    );
+    assert_eq!(
+        get(&["get", "secret", "sec", "-o", "jsonpath={.data.password}"]),
+        "czNjcjN0"
+    );
+    assert_eq!(
+        get(&["get", "cj", "tick", "-o", "jsonpath={.spec.schedule}"]),
+        "*/30 * * * *"
+    );
+    assert_eq!(
+        get(&[
+            "get",
+            "job",
+            "once",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].command}"
+        ]),
+        r#"["echo","hi"]"#
+    );
+    assert_eq!(
+        get(&[
+            "get",
+            "rolebinding",
+            "read",
+            "-o",
+            "jsonpath={.subjects[0].name}"
+        ]),
+        "robot"
+    );
+    assert_eq!(
+        get(&["get", "quota", "q", "-o", "jsonpath={.spec.hard.cpu}"]),
+        "2"
+    );
+    assert_eq!(
+        get(&["get", "pdb", "pdb", "-o", "jsonpath={.spec.minAvailable}"]),
+        "1"
+    );
+    assert_eq!(
+        get(&["get", "pc", "high", "-o", "jsonpath={.value}"]),
+        "1000"
+    );
+    assert_eq!(
+        get(&[
+            "get",
+            "ingress",
+            "ing",
+            "-o",
+            "jsonpath={.spec.rules[0].http.paths[0].backend.service.port.number}"
+        ]),
+        "80"
+    );
+    assert!(get(&["get", "ns", "team", "-o", "name"]).contains("namespace/team"));
+}
