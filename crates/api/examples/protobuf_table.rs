@@ -107,8 +107,7 @@ fn message_path(ty: &str) -> String {
     // Maps: BTreeMap<String, X> — the value type is the last non-empty argument.
     inner
         .split([',', '>'])
-        .filter(|s| !s.is_empty())
-        .last()
+        .rfind(|s| !s.is_empty())
         .unwrap_or_default()
         .to_string()
 }
