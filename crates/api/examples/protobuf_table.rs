@@ -258,12 +258,33 @@ fn main() {
     let names = openapi_names(Path::new(openapi));
     // Every JSON name k8s-openapi knows, by its Rust name without underscores: names the fields
     // of types that have no definition of their own (`downward_api` → `downwardAPI`).
-    let global: HashMap<String, String> = names
-        .values()
-        .flat_map(|(_, fields)| {
-            fields
+    // Several JSON names can share a Rust name (`schema` and `$schema`): take the most common
+    // plain one, then the first in order, so the table is the same on every run.
+    let mut counts: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for (_, fields) in names.values() {
+        for (rust, json) in fields {
+            *counts
+                .entry(rust.replace('_', ""))
+                .or_default()
+                .entry(json.clone())
+                .or_default() += 1;
+        }
+    }
+    let global: HashMap<String, String> = counts
+        .into_iter()
+        .map(|(rust, candidates)| {
+            let best = candidates
                 .iter()
-                .map(|(rust, json)| (rust.replace('_', ""), json.clone()))
+                .max_by_key(|(json, n)| {
+                    (
+                        json.chars().all(|c| c.is_ascii_alphanumeric()),
+                        **n,
+                        std::cmp::Reverse((*json).clone()),
+                    )
+                })
+                .map(|(json, _)| json.clone())
+                .unwrap_or_default();
+            (rust, best)
         })
         .collect();
     let messages = pb_messages(Path::new(pb));
