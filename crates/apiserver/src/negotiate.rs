@@ -193,6 +193,12 @@ mod tests {
             decode_body(Some("application/vnd.kubernetes.protobuf"), b"x")
                 .unwrap_err()
                 .code,
+            400
+        );
+        assert_eq!(
+            decode_body(Some("application/x-unknown"), b"x")
+                .unwrap_err()
+                .code,
             415
         );
     }
