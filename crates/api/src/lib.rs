@@ -5,6 +5,7 @@
 //! - [`resources`]: the resource table. One row per served resource (group, version, kind,
 //!   plural, scope, verbs, subresources, short names, storage prefix, codec); the API server's
 //!   handlers are generic and driven entirely by these rows.
+//! - [`apply`]: server-side apply and field ownership (`managedFields`).
 //! - [`codec`]: decoding a request body into an object the way upstream does, including strict
 //!   field validation against the kind's schema (k8s-openapi's types).
 //! - [`meta`]: object metadata rules shared by every kind (names, generateName, uid,
@@ -16,6 +17,7 @@
 //! - [`selectors`]: label and field selectors.
 //! - [`table`]: server-side tables (`kubectl get` columns), per kind as upstream prints them.
 
+pub mod apply;
 pub mod codec;
 pub mod meta;
 pub mod openapi;

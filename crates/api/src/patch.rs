@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 /// How a list field merges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ListStrategy {
+pub(crate) enum ListStrategy {
     /// Elements are objects merged by this key.
     MergeByKey(&'static str),
     /// Elements are scalars; the patch's are added.
@@ -22,7 +22,7 @@ enum ListStrategy {
 
 /// Upstream's patch strategy for a list field, by the field's name and the names of the fields
 /// above it.
-fn list_strategy(parents: &[String], field: &str) -> ListStrategy {
+pub(crate) fn list_strategy(parents: &[String], field: &str) -> ListStrategy {
     let in_container = parents.iter().any(|p| {
         matches!(
             p.as_str(),

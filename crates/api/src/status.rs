@@ -171,6 +171,11 @@ impl ApiError {
         .with_details(json!({"name": name, "group": group, "kind": resource}))
     }
 
+    /// 409 with a message and details of its own (server-side apply conflicts).
+    pub fn conflict_with_details(message: impl Into<String>, details: Value) -> Self {
+        Self::new(409, "Conflict", message).with_details(details)
+    }
+
     /// The conflict message for a stale resourceVersion.
     pub const MODIFIED: &'static str = "the object has been modified; please apply your changes to the latest version and try again";
 

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use bosun_api::meta;
 use bosun_api::selectors::{FieldSelector, LabelSelector};
 use bosun_api::status::success_status;
 use bosun_api::{ApiError, ResourceDef, ResourceTable};
+use bosun_api::{apply, meta};
 use bosun_store::{KeyValue, ListOptions, Store, StoreError};
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -49,6 +49,10 @@ pub struct WriteOptions {
     pub dry_run: bool,
     /// `fieldValidation`.
     pub field_validation: FieldValidation,
+    /// Who is writing (`fieldManager`, or the client's user agent): recorded in managedFields.
+    pub field_manager: String,
+    /// `force`: an apply takes conflicting fields from their owners.
+    pub force: bool,
 }
 
 /// What to list.
@@ -360,6 +364,15 @@ impl Registry {
         let (mut obj, warnings) = self.decode(def, body, opts.field_validation)?;
         meta::prepare_create(&mut obj, def, ns)?;
         strategy_create(def, &mut obj);
+        meta::metadata_mut(&mut obj).remove("managedFields");
+        apply::record_update(
+            None,
+            &mut obj,
+            &opts.field_manager,
+            None,
+            &def.api_version(),
+            &meta::now_rfc3339(),
+        );
         let name = meta::name(&obj).unwrap_or_default().to_string();
         let errs = meta::validate_metadata(&obj, def);
         if !errs.is_empty() {
@@ -441,7 +454,17 @@ impl Registry {
             }
             let old = from_kv(&kv)?;
             match self
-                .write_update(def, ns, name, &kv, &old, new.clone(), subresource, opts)
+                .write_update(
+                    def,
+                    ns,
+                    name,
+                    &kv,
+                    &old,
+                    new.clone(),
+                    subresource,
+                    opts,
+                    Ownership::Record,
+                )
                 .await
             {
                 Err(UpdateError::Retry) if precondition.is_none() => continue,
@@ -487,7 +510,17 @@ impl Registry {
             }
             let (new, warnings) = self.decode(def, patched, opts.field_validation)?;
             match self
-                .write_update(def, ns, name, &kv, &old, new, subresource, opts)
+                .write_update(
+                    def,
+                    ns,
+                    name,
+                    &kv,
+                    &old,
+                    new,
+                    subresource,
+                    opts,
+                    Ownership::Record,
+                )
                 .await
             {
                 Err(UpdateError::Retry) if pinned.is_none() => continue,
@@ -522,6 +555,7 @@ impl Registry {
         new: Value,
         subresource: Option<&str>,
         opts: &WriteOptions,
+        ownership: Ownership,
     ) -> Result<Value, UpdateError> {
         let mut obj = match subresource {
             // A status write changes only the status.
@@ -553,6 +587,21 @@ impl Registry {
             _ => new,
         };
         meta::prepare_update(&mut obj, old);
+        if ownership == Ownership::Record {
+            // Ownership is the server's to keep: start from what is stored, then record this write.
+            match old.get("metadata").and_then(|m| m.get("managedFields")) {
+                Some(mf) => meta::metadata_mut(&mut obj).insert("managedFields".into(), mf.clone()),
+                None => meta::metadata_mut(&mut obj).remove("managedFields"),
+            };
+            apply::record_update(
+                Some(old),
+                &mut obj,
+                &opts.field_manager,
+                subresource,
+                &def.api_version(),
+                &meta::now_rfc3339(),
+            );
+        }
         let errs = meta::validate_metadata(&obj, def);
         if !errs.is_empty() {
             return Err(UpdateError::Api(ApiError::invalid(
@@ -658,6 +707,124 @@ impl Registry {
         }
     }
 
+    /// Server-side apply: creates the object from the configuration, or merges the
+    /// configuration into it, as `opts.field_manager`.
+    pub async fn apply(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        body: Value,
+        opts: &WriteOptions,
+    ) -> Result<(Value, Vec<String>), ApiError> {
+        if opts.field_manager.is_empty() {
+            return Err(ApiError::invalid(
+                "meta.k8s.io",
+                "PatchOptions",
+                "",
+                vec![bosun_api::FieldError::required(
+                    "fieldManager",
+                    "is required for apply patch",
+                )],
+            ));
+        }
+        let (config, warnings) = self.decode(def, body, opts.field_validation)?;
+        if let Some(body_name) = meta::name(&config)
+            && body_name != name
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        let api_version = def.api_version();
+        for _ in 0..16 {
+            let key = def.key(ns, name);
+            let current = self
+                .store
+                .get(&key, None)
+                .await
+                .map_err(|e| store_error(def, name, e))?;
+            let Some(kv) = current.kv else {
+                let mut obj = apply::apply(
+                    None,
+                    &config,
+                    &opts.field_manager,
+                    opts.force,
+                    &api_version,
+                    &meta::now_rfc3339(),
+                )?;
+                meta::metadata_mut(&mut obj).insert("name".into(), json!(name));
+                let managed = obj["metadata"].get("managedFields").cloned();
+                meta::prepare_create(&mut obj, def, ns)?;
+                strategy_create(def, &mut obj);
+                if let Some(mf) = managed {
+                    meta::metadata_mut(&mut obj).insert("managedFields".into(), mf);
+                }
+                let errs = meta::validate_metadata(&obj, def);
+                if !errs.is_empty() {
+                    return Err(ApiError::invalid(&def.group, &def.kind, name, errs));
+                }
+                if let Some(ns) = ns.filter(|_| def.namespaced()) {
+                    self.check_namespace(ns).await?;
+                }
+                if opts.dry_run {
+                    return Ok((obj, warnings));
+                }
+                match self.store.create(&key, to_bytes(&obj), None).await {
+                    Ok(rev) => {
+                        meta::set_resource_version(&mut obj, rev);
+                        return Ok((obj, warnings));
+                    }
+                    Err(StoreError::AlreadyExists { .. }) => continue,
+                    Err(e) => return Err(store_error(def, name, e)),
+                }
+            };
+            let old = from_kv(&kv)?;
+            if let Some(rv) = meta::meta_str(&config, "resourceVersion")
+                && rv != kv.mod_revision.to_string()
+            {
+                return Err(ApiError::conflict(
+                    &def.group,
+                    &def.plural,
+                    name,
+                    ApiError::MODIFIED,
+                ));
+            }
+            let merged = apply::apply(
+                Some(&old),
+                &config,
+                &opts.field_manager,
+                opts.force,
+                &api_version,
+                &meta::now_rfc3339(),
+            )?;
+            match self
+                .write_update(
+                    def,
+                    ns,
+                    name,
+                    &kv,
+                    &old,
+                    merged,
+                    None,
+                    opts,
+                    Ownership::SetByApply,
+                )
+                .await
+            {
+                Err(UpdateError::Retry) => continue,
+                Err(UpdateError::Api(e)) => return Err(e),
+                Ok(obj) => return Ok((obj, warnings)),
+            }
+        }
+        Err(ApiError::conflict(
+            &def.group,
+            &def.plural,
+            name,
+            ApiError::MODIFIED,
+        ))
+    }
+
     /// The `Status` upstream answers a delete of an object that is gone at once, for kinds that
     /// answer with a Status rather than the object.
     pub fn deleted_status(def: &ResourceDef, obj: &Value) -> Value {
@@ -668,6 +835,13 @@ impl Registry {
             meta::meta_str(obj, "uid"),
         )
     }
+}
+
+/// Whether a write records its manager's ownership, or an apply already has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ownership {
+    Record,
+    SetByApply,
 }
 
 enum UpdateError {

@@ -101,7 +101,24 @@ pub async fn handle(
     result.unwrap_or_else(|e| negotiate::error(&e))
 }
 
-fn write_options(q: &Query) -> Result<WriteOptions, ApiError> {
+/// The field manager of a write: the `fieldManager` parameter, or the client's user agent up
+/// to its first `/`, as upstream defaults it.
+fn field_manager(q: &Query, user_agent: Option<&str>) -> Result<String, ApiError> {
+    match q.get("fieldManager").filter(|m| !m.is_empty()) {
+        Some(m) if m.len() > 128 => Err(ApiError::bad_request(format!(
+            "fieldManager: Too long: may not be more than 128 bytes, got {}",
+            m.len()
+        ))),
+        Some(m) => Ok(m.clone()),
+        None => Ok(user_agent
+            .and_then(|ua| ua.split('/').next())
+            .filter(|s| !s.is_empty())
+            .unwrap_or("unknown")
+            .to_string()),
+    }
+}
+
+fn write_options(q: &Query, user_agent: Option<&str>) -> Result<WriteOptions, ApiError> {
     let dry_run = match q.get("dryRun").map(String::as_str) {
         None | Some("") => false,
         Some("All") => true,
@@ -114,6 +131,8 @@ fn write_options(q: &Query) -> Result<WriteOptions, ApiError> {
     Ok(WriteOptions {
         dry_run,
         field_validation: FieldValidation::parse(q.get("fieldValidation").map(String::as_str))?,
+        field_manager: field_manager(q, user_agent)?,
+        force: truthy(q, "force"),
     })
 }
 
@@ -209,6 +228,11 @@ async fn resource(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let output = negotiate::output(accept.as_deref())?;
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let registry = &state.registry;
     let method = req.method().clone();
 
@@ -226,7 +250,7 @@ async fn resource(
                 &[],
             )),
             ("status", &Method::PUT) => {
-                let opts = write_options(&q)?;
+                let opts = write_options(&q, user_agent.as_deref())?;
                 let (_, body) = read_body(req).await?;
                 let (obj, warnings) = registry
                     .update(&def, ns, &name, body, Some("status"), &opts)
@@ -336,7 +360,7 @@ async fn resource(
             if !def.allows("create") {
                 return Err(ApiError::method_not_allowed());
             }
-            let opts = write_options(&q)?;
+            let opts = write_options(&q, user_agent.as_deref())?;
             let (_, body) = read_body(req).await?;
             let (obj, warnings) = registry.create(&def, ns, body, &opts).await?;
             Ok(object_response(&def, 201, &obj, output, &warnings))
@@ -345,7 +369,7 @@ async fn resource(
             if !def.allows("update") {
                 return Err(ApiError::method_not_allowed());
             }
-            let opts = write_options(&q)?;
+            let opts = write_options(&q, user_agent.as_deref())?;
             let name = name.to_string();
             let (_, body) = read_body(req).await?;
             let (obj, warnings) = registry.update(&def, ns, &name, body, None, &opts).await?;
@@ -363,7 +387,7 @@ async fn resource(
                 return Err(ApiError::method_not_allowed());
             }
             let name = name.to_string();
-            let mut opts = write_options(&q)?;
+            let mut opts = write_options(&q, user_agent.as_deref())?;
             let (_, body) = read_body(req).await?;
             if body
                 .get("dryRun")
@@ -395,7 +419,7 @@ async fn resource(
             if !def.allows("deletecollection") {
                 return Err(ApiError::method_not_allowed());
             }
-            let opts = write_options(&q)?;
+            let opts = write_options(&q, user_agent.as_deref())?;
             let query = list_query(&def, &q)?;
             let page = registry
                 .list(
@@ -439,7 +463,12 @@ async fn patch(
     output: Output,
     req: Request<Body>,
 ) -> Result<Response<Body>, ApiError> {
-    let opts = write_options(q)?;
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut opts = write_options(q, user_agent.as_deref())?;
     let (content_type, body) = read_body(req).await?;
     let media = content_type
         .as_deref()
@@ -449,6 +478,15 @@ async fn patch(
         .unwrap_or("")
         .trim()
         .to_string();
+    if media == "application/apply-patch+yaml" {
+        if subresource.is_some() {
+            return Err(ApiError::method_not_allowed());
+        }
+        // An apply names its manager explicitly; there is no user-agent default.
+        opts.field_manager = q.get("fieldManager").cloned().unwrap_or_default();
+        let (obj, warnings) = state.registry.apply(def, ns, name, body, &opts).await?;
+        return Ok(object_response(def, 200, &obj, output, &warnings));
+    }
     let apply: Box<PatchFn> = match media.as_str() {
         "application/json-patch+json" => {
             let ops: json_patch::Patch = serde_json::from_value(body)

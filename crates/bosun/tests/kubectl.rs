@@ -416,3 +416,73 @@ fn kubectl_create_generators_send_protobuf_that_reads_back_as_json() {
     );
     assert!(get(&["get", "ns", "team", "-o", "name"]).contains("namespace/team"));
 }
+
+#[test]
+fn server_side_apply_reports_conflicts_and_forces_them() {
+    let c = Cluster::start();
+    c.ok_stdin(&["apply", "-f", "-"], DEPLOYMENT);
+    let scaled = DEPLOYMENT.replace("replicas: 2", "replicas: 4");
+    let err = c.fails_stdin(&["apply", "--server-side", "-f", "-"], &scaled);
+    assert!(
+        err.contains(r#"Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using apps/v1: .spec.replicas"#),
+        "{err}"
+    );
+    assert_eq!(
+        c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
+        "2"
+    );
+    c.ok_stdin(
+        &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+        &scaled,
+    );
+    assert_eq!(
+        c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
+        "4"
+    );
+    // The same values again: no conflict, nothing changes.
+    let rv = c.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ]);
+    c.ok_stdin(&["apply", "--server-side", "-f", "-"], &scaled);
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}"
+        ]),
+        rv
+    );
+    // A field the applier stops setting goes away.
+    let labelled = scaled.replace(
+        "  labels: {app: web}\n",
+        "  labels: {app: web, tier: front}\n",
+    );
+    c.ok_stdin(&["apply", "--server-side", "-f", "-"], &labelled);
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.metadata.labels.tier}"
+        ]),
+        "front"
+    );
+    c.ok_stdin(&["apply", "--server-side", "-f", "-"], &scaled);
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.metadata.labels.tier}"
+        ]),
+        ""
+    );
+}

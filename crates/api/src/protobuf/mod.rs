@@ -80,8 +80,13 @@ fn package(api_version: &str) -> String {
 
 /// The message name of a kind, e.g. `apps/v1` `Deployment` → `io.k8s.api.apps.v1.Deployment`.
 pub fn message_name(api_version: &str, kind: &str) -> Option<String> {
+    let lower = &table().1;
     let name = format!("{}.{kind}", package(api_version));
-    table().1.get(&name.to_lowercase()).cloned()
+    lower.get(&name.to_lowercase()).cloned().or_else(|| {
+        // Options and Status travel under any group's version (`v1` DeleteOptions).
+        let meta = format!("io.k8s.apimachinery.pkg.apis.meta.v1.{kind}");
+        lower.get(&meta.to_lowercase()).cloned()
+    })
 }
 
 struct Reader<'a> {
@@ -597,6 +602,10 @@ mod tests {
             )
         );
         assert!(message_name("v1", "Nope").is_none());
+        assert_eq!(
+            message_name("v1", "DeleteOptions").as_deref(),
+            Some("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions")
+        );
     }
 
     #[test]
