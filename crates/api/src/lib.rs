@@ -15,6 +15,7 @@
 //! - [`protobuf`]: decoding Kubernetes protobuf request bodies into JSON objects.
 //! - [`status`]: errors as upstream's `Status` objects, with upstream's reasons and wording.
 //! - [`selectors`]: label and field selectors.
+//! - [`strategy`]: upstream's defaulting and validation of each built-in kind.
 //! - [`table`]: server-side tables (`kubectl get` columns), per kind as upstream prints them.
 
 pub mod apply;
@@ -26,6 +27,7 @@ pub mod protobuf;
 pub mod resources;
 pub mod selectors;
 pub mod status;
+pub mod strategy;
 pub mod table;
 
 pub use resources::{ResourceDef, ResourceTable, Scope};

@@ -48,6 +48,15 @@ impl FieldError {
         }
     }
 
+    /// A field holds a value that is not allowed, shown as upstream prints it (Go syntax).
+    pub fn invalid_shown(field: impl Into<String>, shown: &str, detail: &str) -> Self {
+        FieldError {
+            reason: "FieldValueInvalid",
+            field: field.into(),
+            body: format!("Invalid value: {shown}: {detail}"),
+        }
+    }
+
     /// A field may not be set or changed.
     pub fn forbidden(field: impl Into<String>, detail: &str) -> Self {
         FieldError {

@@ -15,8 +15,10 @@
 //! - [`registry`]: object operations over the store, shared by every resource.
 //! - [`openapi`]: the OpenAPI v3 documents kubectl validates and explains with.
 //! - [`negotiate`]: request bodies in and responses out (JSON, YAML, tables).
+//! - [`allocate`]: Service cluster IPs and node ports.
 //! - [`bootstrap`]: what exists at first start (the system namespaces).
 
+pub mod allocate;
 pub mod bootstrap;
 pub mod discovery;
 pub mod negotiate;

@@ -11,7 +11,9 @@ use base64::engine::general_purpose::STANDARD;
 use bosun_api::selectors::{FieldSelector, LabelSelector};
 use bosun_api::status::success_status;
 use bosun_api::{ApiError, ResourceDef, ResourceTable};
-use bosun_api::{apply, meta};
+use bosun_api::{apply, meta, strategy};
+
+use crate::allocate::ServiceNetwork;
 use bosun_store::{KeyValue, ListOptions, Store, StoreError};
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -108,6 +110,8 @@ pub struct Registry {
     pub store: Arc<dyn Store>,
     /// The resource table.
     pub table: Arc<ResourceTable>,
+    /// The service network cluster IPs and node ports come from.
+    pub network: Arc<ServiceNetwork>,
 }
 
 /// Maps a store error to the API error upstream answers with.
@@ -361,20 +365,44 @@ impl Registry {
         body: Value,
         opts: &WriteOptions,
     ) -> Result<(Value, Vec<String>), ApiError> {
-        let (mut obj, warnings) = self.decode(def, body, opts.field_validation)?;
+        let (obj, warnings) = self.decode(def, body, opts.field_validation)?;
+        let obj = self.store_new(def, ns, obj, opts, None).await?;
+        Ok((obj, warnings))
+    }
+
+    /// Stores a new, decoded object: metadata, the kind's defaults and validation, namespace
+    /// and allocations, then the store. `managed` carries an apply's managedFields; without it
+    /// the write is recorded as an update by `opts.field_manager`.
+    async fn store_new(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        mut obj: Value,
+        opts: &WriteOptions,
+        managed: Option<Value>,
+    ) -> Result<Value, ApiError> {
         meta::prepare_create(&mut obj, def, ns)?;
         strategy_create(def, &mut obj);
-        meta::metadata_mut(&mut obj).remove("managedFields");
-        apply::record_update(
-            None,
-            &mut obj,
-            &opts.field_manager,
-            None,
-            &def.api_version(),
-            &meta::now_rfc3339(),
-        );
+        strategy::default(def, &mut obj);
+        match managed {
+            Some(mf) => {
+                meta::metadata_mut(&mut obj).insert("managedFields".into(), mf);
+            }
+            None => {
+                meta::metadata_mut(&mut obj).remove("managedFields");
+                apply::record_update(
+                    None,
+                    &mut obj,
+                    &opts.field_manager,
+                    None,
+                    &def.api_version(),
+                    &meta::now_rfc3339(),
+                );
+            }
+        }
         let name = meta::name(&obj).unwrap_or_default().to_string();
-        let errs = meta::validate_metadata(&obj, def);
+        let mut errs = meta::validate_metadata(&obj, def);
+        errs.extend(strategy::validate(def, &obj));
         if !errs.is_empty() {
             return Err(ApiError::invalid(&def.group, &def.kind, &name, errs));
         }
@@ -395,15 +423,24 @@ impl Registry {
             {
                 return Err(ApiError::already_exists(&def.group, &def.plural, &name));
             }
-            return Ok((obj, warnings));
+            return Ok(obj);
         }
-        let rev = self
-            .store
-            .create(&key, to_bytes(&obj), None)
-            .await
-            .map_err(|e| store_error(def, &name, e))?;
-        meta::set_resource_version(&mut obj, rev);
-        Ok((obj, warnings))
+        let is_service = def.group.is_empty() && def.plural == "services";
+        if is_service {
+            self.allocate_service(&mut obj, &self.network).await?;
+        }
+        match self.store.create(&key, to_bytes(&obj), None).await {
+            Ok(rev) => {
+                meta::set_resource_version(&mut obj, rev);
+                Ok(obj)
+            }
+            Err(e) => {
+                if is_service {
+                    self.release_service(&obj, None).await;
+                }
+                Err(store_error(def, &name, e))
+            }
+        }
     }
 
     /// Replaces an object (or its status, with `subresource = Some("status")`). A body without
@@ -602,7 +639,23 @@ impl Registry {
                 &meta::now_rfc3339(),
             );
         }
-        let errs = meta::validate_metadata(&obj, def);
+        if subresource.is_none() {
+            strategy::default(def, &mut obj);
+        }
+        let is_service = def.group.is_empty() && def.plural == "services";
+        if is_service {
+            // The cluster IP stays unless the update names one (which validation then checks).
+            for f in ["clusterIP", "clusterIPs"] {
+                if obj.pointer(&format!("/spec/{f}")).is_none()
+                    && let Some(v) = old.pointer(&format!("/spec/{f}")).cloned()
+                    && obj["spec"]["type"] != "ExternalName"
+                {
+                    obj["spec"][f] = v;
+                }
+            }
+        }
+        let mut errs = meta::validate_metadata(&obj, def);
+        errs.extend(strategy::validate_update(def, &obj, old));
         if !errs.is_empty() {
             return Err(UpdateError::Api(ApiError::invalid(
                 &def.group, &def.kind, name, errs,
@@ -618,12 +671,20 @@ impl Registry {
             return Ok(unchanged);
         }
         let key = def.key(ns, name);
+        if is_service {
+            self.allocate_service(&mut obj, &self.network)
+                .await
+                .map_err(UpdateError::Api)?;
+        }
         match self
             .store
             .update(&key, to_bytes(&obj), kv.mod_revision, None)
             .await
         {
             Ok(rev) => {
+                if is_service {
+                    self.release_service(old, Some(&obj)).await;
+                }
                 meta::set_resource_version(&mut obj, rev);
                 Ok(obj)
             }
@@ -700,7 +761,12 @@ impl Registry {
                 return Ok((obj, true));
             }
             match self.store.delete(&kv.key, Some(kv.mod_revision)).await {
-                Ok(_) => return Ok((obj, true)),
+                Ok(_) => {
+                    if def.group.is_empty() && def.plural == "services" {
+                        self.release_service(&obj, None).await;
+                    }
+                    return Ok((obj, true));
+                }
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(store_error(def, name, e)),
             }
@@ -754,29 +820,14 @@ impl Registry {
                     &meta::now_rfc3339(),
                 )?;
                 meta::metadata_mut(&mut obj).insert("name".into(), json!(name));
-                let managed = obj["metadata"].get("managedFields").cloned();
-                meta::prepare_create(&mut obj, def, ns)?;
-                strategy_create(def, &mut obj);
-                if let Some(mf) = managed {
-                    meta::metadata_mut(&mut obj).insert("managedFields".into(), mf);
-                }
-                let errs = meta::validate_metadata(&obj, def);
-                if !errs.is_empty() {
-                    return Err(ApiError::invalid(&def.group, &def.kind, name, errs));
-                }
-                if let Some(ns) = ns.filter(|_| def.namespaced()) {
-                    self.check_namespace(ns).await?;
-                }
-                if opts.dry_run {
-                    return Ok((obj, warnings));
-                }
-                match self.store.create(&key, to_bytes(&obj), None).await {
-                    Ok(rev) => {
-                        meta::set_resource_version(&mut obj, rev);
-                        return Ok((obj, warnings));
-                    }
-                    Err(StoreError::AlreadyExists { .. }) => continue,
-                    Err(e) => return Err(store_error(def, name, e)),
+                let managed = obj["metadata"]
+                    .get("managedFields")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                match self.store_new(def, ns, obj, opts, Some(managed)).await {
+                    Ok(obj) => return Ok((obj, warnings)),
+                    Err(e) if e.code == 409 && e.reason == "AlreadyExists" => continue,
+                    Err(e) => return Err(e),
                 }
             };
             let old = from_kv(&kv)?;

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use crate::allocate::ServiceNetwork;
 use crate::registry::Registry;
 use crate::rest::{self, ApiState};
 use crate::{bootstrap, tls};
@@ -30,6 +31,10 @@ pub struct ApiServerConfig {
     pub pki: Arc<ClusterPki>,
     /// The datastore.
     pub store: Arc<dyn Store>,
+    /// `--service-cidr`.
+    pub service_cidr: String,
+    /// `--service-node-port-range`.
+    pub service_node_port_range: String,
 }
 
 /// A running API server; [`ApiServer::shutdown`] stops it.
@@ -49,11 +54,16 @@ impl ApiServer {
             .map_err(|e| format!("binding {}: {e}", config.bind))?;
         let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
         let table = Arc::new(ResourceTable::builtin());
+        let network = Arc::new(ServiceNetwork::parse(
+            &config.service_cidr,
+            &config.service_node_port_range,
+        )?);
         let registry = Registry {
             store: config.store.clone(),
             table: table.clone(),
+            network,
         };
-        bootstrap::ensure_system_objects(&registry)
+        bootstrap::ensure_system_objects(&registry, &config.advertise)
             .await
             .map_err(|e| e.message)?;
         let state = Arc::new(ApiState {

@@ -151,6 +151,8 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         advertise: format!("{advertise_ip}:{}", args.https_listen_port),
         pki: pki.clone(),
         store: datastore.store(),
+        service_cidr: args.service_cidr.clone(),
+        service_node_port_range: args.service_node_port_range.clone(),
     })
     .await?;
 

@@ -486,3 +486,185 @@ fn server_side_apply_reports_conflicts_and_forces_them() {
         ""
     );
 }
+
+#[test]
+fn services_get_cluster_ips_and_node_ports_that_are_never_shared() {
+    let c = Cluster::start();
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "svc",
+            "kubernetes",
+            "-o",
+            "jsonpath={.spec.clusterIP} {.spec.ports[0].port}"
+        ]),
+        "10.43.0.1 443"
+    );
+    assert!(
+        c.ok(&[
+            "get",
+            "endpoints",
+            "kubernetes",
+            "-o",
+            "jsonpath={.subsets[0].ports[0].port}"
+        ])
+        .parse::<u16>()
+        .is_ok()
+    );
+    c.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.27",
+        "--port=80",
+    ]);
+    c.ok(&[
+        "expose",
+        "deployment",
+        "web",
+        "--port=80",
+        "--type=NodePort",
+    ]);
+    let ip = c.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    assert!(ip.starts_with("10.43.") && ip != "10.43.0.1", "{ip}");
+    let node_port: u16 = c
+        .ok(&[
+            "get",
+            "svc",
+            "web",
+            "-o",
+            "jsonpath={.spec.ports[0].nodePort}",
+        ])
+        .parse()
+        .unwrap();
+    assert!((30000..=32767).contains(&node_port));
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "svc",
+            "web",
+            "-o",
+            "jsonpath={.spec.ports[0].targetPort} {.spec.ports[0].protocol} {.spec.type}"
+        ]),
+        "80 TCP NodePort"
+    );
+    let table = c.ok(&["get", "svc", "web"]);
+    assert!(table.contains(&format!("80:{node_port}/TCP")), "{table}");
+    // Taken addresses and ports are refused with upstream's words.
+    let err = c.fails(&[
+        "create",
+        "service",
+        "clusterip",
+        "dup",
+        "--tcp=80:80",
+        "--clusterip=10.43.0.1",
+    ]);
+    assert!(
+        err.contains("failed to allocate IP 10.43.0.1: provided IP is already allocated"),
+        "{err}"
+    );
+    let np = format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: np2}}\nspec: {{type: NodePort, ports: [{{port: 80, nodePort: {node_port}}}]}}\n"
+    );
+    let err = c.fails_stdin(&["apply", "-f", "-"], &np);
+    assert!(err.contains("provided port is already allocated"), "{err}");
+    // Headless and ExternalName services get no address; a deleted service frees its own.
+    c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Service\nmetadata: {name: hl}\nspec: {clusterIP: None, selector: {app: web}, ports: [{port: 80}]}\n");
+    assert_eq!(
+        c.ok(&["get", "svc", "hl", "-o", "jsonpath={.spec.clusterIP}"]),
+        "None"
+    );
+    c.ok(&[
+        "create",
+        "service",
+        "externalname",
+        "ext",
+        "--external-name=example.com",
+    ]);
+    assert_eq!(
+        c.ok(&["get", "svc", "ext", "-o", "jsonpath={.spec.clusterIP}"]),
+        ""
+    );
+    c.ok(&["delete", "svc", "web"]);
+    assert!(!c.ok(&["get", "ipaddresses", "-o", "name"]).contains(&ip));
+    c.ok_stdin(&["apply", "-f", "-"], &np);
+    // The cluster IP may not change.
+    let err = c.fails(&[
+        "patch",
+        "svc",
+        "np2",
+        "-p",
+        r#"{"spec":{"clusterIP":"10.43.200.200"}}"#,
+    ]);
+    assert!(
+        err.contains("spec.clusterIPs[0]: Invalid value")
+            && err.contains("may not change once set"),
+        "{err}"
+    );
+}
+
+#[test]
+fn built_in_kinds_are_defaulted_and_validated_as_upstream_does() {
+    let c = Cluster::start();
+    c.ok(&["run", "p", "--image=nginx"]);
+    assert_eq!(
+        c.ok(&["get", "pod", "p", "-o", "jsonpath={.spec.restartPolicy} {.spec.dnsPolicy} {.spec.containers[0].imagePullPolicy} {.spec.terminationGracePeriodSeconds} {.status.phase} {.status.qosClass}"]),
+        "Always ClusterFirst Always 30 Pending BestEffort"
+    );
+    c.ok(&["create", "deployment", "d", "--image=nginx:1.27"]);
+    assert_eq!(
+        c.ok(&["get", "deploy", "d", "-o", "jsonpath={.spec.strategy.type} {.spec.strategy.rollingUpdate.maxSurge} {.spec.revisionHistoryLimit} {.spec.template.spec.containers[0].imagePullPolicy}"]),
+        "RollingUpdate 25% 10 IfNotPresent"
+    );
+    let err = c.fails_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec: {containers: [{name: c}]}\n",
+    );
+    assert!(
+        err.contains("The Pod \"bad\" is invalid: spec.containers[0].image: Required value"),
+        "{err}"
+    );
+    let err = c.fails_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bad}\nspec: {selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: c}}, spec: {containers: [{name: c, image: x}]}}}\n",
+    );
+    assert!(err.contains(r#"spec.template.metadata.labels: Invalid value: map[string]string{"a":"c"}: `selector` does not match template `labels`"#), "{err}");
+    let err = c.fails(&[
+        "patch",
+        "deploy",
+        "d",
+        "-p",
+        r#"{"spec":{"selector":{"matchLabels":{"app":"other"}}}}"#,
+    ]);
+    assert!(
+        err.contains("spec.selector: Invalid value") && err.contains("field is immutable"),
+        "{err}"
+    );
+    let err = c.fails(&[
+        "patch",
+        "pod",
+        "p",
+        "-p",
+        r#"{"spec":{"containers":[{"name":"p","command":["sh"]}]}}"#,
+    ]);
+    assert!(
+        err.contains("pod updates may not change fields other than"),
+        "{err}"
+    );
+    c.ok(&["set", "image", "pod/p", "p=nginx:1.27"]);
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "pod",
+            "p",
+            "-o",
+            "jsonpath={.spec.containers[0].image}"
+        ]),
+        "nginx:1.27"
+    );
+    c.ok(&["create", "secret", "generic", "s", "--from-literal=k=v"]);
+    assert_eq!(
+        c.ok(&["get", "secret", "s", "-o", "jsonpath={.type}"]),
+        "Opaque"
+    );
+}
