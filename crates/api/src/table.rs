@@ -127,7 +127,8 @@ fn count(obj: &Value, path: &[&str]) -> usize {
     }
 }
 
-fn selector_string(sel: Option<&Value>) -> String {
+/// A plain label map as selector text, `<none>` when empty.
+pub fn selector_string(sel: Option<&Value>) -> String {
     let Some(Value::Object(m)) = sel else {
         return "<none>".into();
     };
@@ -140,7 +141,8 @@ fn selector_string(sel: Option<&Value>) -> String {
         .join(",")
 }
 
-fn label_selector_string(sel: Option<&Value>) -> String {
+/// A `LabelSelector` object as selector text (`app=web,tier in (a,b)`), `<none>` when empty.
+pub fn label_selector_string(sel: Option<&Value>) -> String {
     let Some(sel) = sel else {
         return "<none>".into();
     };

@@ -12,6 +12,7 @@
 //! - [`path`]: parsing Kubernetes URL paths.
 //! - [`discovery`]: `/version`, `/api`, `/apis` and the per-group-version resource lists.
 //! - [`rest`]: the generic verb handlers (get, list, watch, create, update, patch, delete).
+//! - [`scale`]: the scale subresource's Scale view of workloads.
 //! - [`registry`]: object operations over the store, shared by every resource.
 //! - [`openapi`]: the OpenAPI v3 documents kubectl validates and explains with.
 //! - [`negotiate`]: request bodies in and responses out (JSON, YAML, tables).
@@ -26,6 +27,7 @@ pub mod openapi;
 pub mod path;
 pub mod registry;
 pub mod rest;
+pub mod scale;
 pub mod server;
 pub mod tls;
 mod watch;

@@ -260,6 +260,59 @@ async fn resource(
             ("status", &Method::PATCH) => {
                 patch(state, &def, ns, &name, Some("status"), &q, output, req).await
             }
+            ("scale", &Method::GET) => {
+                let obj = registry.get(&def, ns, &name).await?;
+                Ok(negotiate::respond(
+                    200,
+                    &crate::scale::scale_of(&obj),
+                    Output::Json,
+                    &[],
+                ))
+            }
+            ("scale", &Method::PUT | &Method::PATCH) => {
+                let patch_media = req
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| v.split(';').next().unwrap_or("").trim().to_string());
+                let is_put = method == Method::PUT;
+                let mut opts = write_options(&q, user_agent.as_deref())?;
+                opts.field_validation = FieldValidation::Ignore;
+                let (_, body) = read_body(req).await?;
+                let d = def.clone();
+                let change = move |old: &Value| -> Result<Value, ApiError> {
+                    let mut scale = crate::scale::scale_of(old);
+                    if is_put {
+                        scale = body.clone();
+                    } else {
+                        match patch_media.as_deref() {
+                            Some("application/json-patch+json") => {
+                                let ops: json_patch::Patch = serde_json::from_value(body.clone())
+                                    .map_err(|e| {
+                                    ApiError::bad_request(format!("error decoding patch: {e}"))
+                                })?;
+                                json_patch::patch(&mut scale, &ops.0)
+                                    .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+                            }
+                            Some("application/strategic-merge-patch+json") => {
+                                bosun_api::patch::strategic_merge(&mut scale, &body)
+                                    .map_err(ApiError::bad_request)?;
+                            }
+                            _ => json_patch::merge(&mut scale, &body),
+                        }
+                    }
+                    crate::scale::apply_scale(&d, old, &scale)
+                };
+                let (obj, _) = registry
+                    .patch(&def, ns, &name, &change, None, &opts)
+                    .await?;
+                Ok(negotiate::respond(
+                    200,
+                    &crate::scale::scale_of(&obj),
+                    Output::Json,
+                    &[],
+                ))
+            }
             ("log" | "exec" | "attach" | "portforward" | "proxy", _) if def.plural == "pods" => {
                 let pod = registry.get(&def, ns, &name).await?;
                 let node = pod

@@ -668,3 +668,39 @@ fn built_in_kinds_are_defaulted_and_validated_as_upstream_does() {
         "Opaque"
     );
 }
+
+#[test]
+fn scale_reads_and_writes_replicas_through_the_scale_subresource() {
+    let c = Cluster::start();
+    c.ok(&["create", "deployment", "web", "--image=nginx:1.27"]);
+    c.ok(&["scale", "deployment", "web", "--replicas=5"]);
+    assert_eq!(
+        c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
+        "5"
+    );
+    let scale: serde_json::Value = serde_json::from_str(&c.ok(&[
+        "get",
+        "--raw",
+        "/apis/apps/v1/namespaces/default/deployments/web/scale",
+    ]))
+    .unwrap();
+    assert_eq!(
+        (scale["kind"].as_str(), scale["spec"]["replicas"].as_i64()),
+        (Some("Scale"), Some(5))
+    );
+    assert_eq!(scale["status"]["selector"], "app=web");
+    let err = c.fails(&[
+        "scale",
+        "deployment",
+        "web",
+        "--replicas=3",
+        "--current-replicas=9",
+    ]);
+    assert!(err.contains("Expected replicas to be 9, was 5"), "{err}");
+    c.ok_stdin(&["apply", "-f", "-"], "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec: {serviceName: db, selector: {matchLabels: {app: db}}, template: {metadata: {labels: {app: db}}, spec: {containers: [{name: c, image: redis}]}}}\n");
+    c.ok(&["scale", "statefulset", "db", "--replicas=3"]);
+    assert_eq!(
+        c.ok(&["get", "sts", "db", "-o", "jsonpath={.spec.replicas}"]),
+        "3"
+    );
+}
