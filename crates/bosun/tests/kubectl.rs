@@ -704,3 +704,196 @@ fn scale_reads_and_writes_replicas_through_the_scale_subresource() {
         "3"
     );
 }
+
+#[test]
+fn everyday_commands_from_the_notes_work() {
+    let c = Cluster::start();
+    c.ok(&["create", "namespace", "team"]);
+    c.ok(&[
+        "-n",
+        "team",
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx",
+        "--replicas=2",
+    ]);
+    c.ok(&["-n", "team", "expose", "deployment", "web", "--port=80"]);
+    let all = c.ok(&["get", "all", "-n", "team"]);
+    assert!(
+        all.contains("service/web") && all.contains("deployment.apps/web"),
+        "{all}"
+    );
+    assert!(c.ok(&["api-versions"]).lines().any(|l| l == "apps/v1"));
+    let client = c.ok(&[
+        "run",
+        "dry",
+        "--image=nginx",
+        "--dry-run=client",
+        "-o",
+        "yaml",
+    ]);
+    assert!(client.contains("name: dry"), "{client}");
+    let server = c.ok(&[
+        "run",
+        "dry",
+        "--image=nginx",
+        "--dry-run=server",
+        "-o",
+        "yaml",
+    ]);
+    assert!(
+        server.contains("restartPolicy: Always") && server.contains("uid:"),
+        "{server}"
+    );
+    assert!(
+        !c.kubectl(&["get", "pod", "dry"]).status.success(),
+        "a dry run stores nothing"
+    );
+    let cols = c.ok(&[
+        "-n",
+        "team",
+        "get",
+        "svc",
+        "web",
+        "-o",
+        "custom-columns=NAME:.metadata.name,TYPE:.spec.type",
+    ]);
+    assert!(cols.contains("web") && cols.contains("ClusterIP"), "{cols}");
+    let described = c.ok(&["-n", "team", "describe", "deployment", "web"]);
+    assert!(
+        described.contains("RollingUpdateStrategy:  25% max unavailable, 25% max surge"),
+        "{described}"
+    );
+    let edited = std::process::Command::new(common::kubectl_binary())
+        .args(["-n", "team", "edit", "deployment", "web"])
+        .env("KUBECONFIG", &c.kubeconfig)
+        .env("KUBECACHEDIR", c.dir().join("kube-cache"))
+        .env("EDITOR", "sed -i s/replicas:\\ 2/replicas:\\ 4/")
+        .output()
+        .unwrap();
+    assert!(
+        edited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&edited.stderr)
+    );
+    assert_eq!(
+        c.ok(&[
+            "-n",
+            "team",
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas}"
+        ]),
+        "4"
+    );
+    c.ok(&["run", "x", "--image=nginx", "--labels=app=x"]);
+    let forced = c.ok(&[
+        "delete",
+        "pod",
+        "-l",
+        "app=x",
+        "--grace-period=0",
+        "--force",
+    ]);
+    assert!(forced.contains("pod \"x\" force deleted"), "{forced}");
+    c.ok(&["run", "y", "--image=nginx"]);
+    let waiter = std::process::Command::new(common::kubectl_binary())
+        .args(["wait", "--for=delete", "pod/y", "--timeout=20s"])
+        .env("KUBECONFIG", &c.kubeconfig)
+        .env("KUBECACHEDIR", c.dir().join("kube-cache"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    c.ok(&["delete", "pod", "y"]);
+    let out = waiter.wait_with_output().unwrap();
+    assert!(
+        out.status.success()
+            && String::from_utf8_lossy(&out.stdout).contains("pod/y condition met")
+    );
+    let deleted = c.ok(&["-n", "team", "delete", "all", "--all"]);
+    assert!(
+        deleted.contains("deployment.apps \"web\" deleted")
+            && deleted.contains("service \"web\" deleted"),
+        "{deleted}"
+    );
+}
+
+#[test]
+fn bad_input_gets_upstreams_status_and_stores_nothing() {
+    let c = Cluster::start();
+    let path = "/api/v1/namespaces/default/configmaps";
+    let file = |name: &str, body: &[u8]| {
+        let p = c.dir().join(name);
+        std::fs::write(&p, body).unwrap();
+        p.to_string_lossy().to_string()
+    };
+    let err = c.fails(&[
+        "create",
+        "--raw",
+        path,
+        "-f",
+        &file("bad.json", b"{\"apiVersion\": \"v1\", \"kind\": "),
+    ]);
+    assert!(err.contains("Error from server (BadRequest)"), "{err}");
+    let err = c.fails(&[
+        "create",
+        "--raw",
+        path,
+        "-f",
+        &file(
+            "wrongkind.json",
+            br#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"}}"#,
+        ),
+    ]);
+    assert!(
+        err.contains("BadRequest") && err.contains("does not match the expected kind"),
+        "{err}"
+    );
+    // Over the store's 1.5 MiB value limit, and over the 3 MiB request limit.
+    let big = format!(
+        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"big"}},"data":{{"k":"{}"}}}}"#,
+        "x".repeat(2 << 20)
+    );
+    let err = c.fails(&[
+        "create",
+        "--raw",
+        path,
+        "-f",
+        &file("big.json", big.as_bytes()),
+    ]);
+    assert!(err.contains("request is too large"), "{err}");
+    let huge = format!(
+        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"huge"}},"data":{{"k":"{}"}}}}"#,
+        "x".repeat(4 << 20)
+    );
+    let err = c.fails(&[
+        "create",
+        "--raw",
+        path,
+        "-f",
+        &file("huge.json", huge.as_bytes()),
+    ]);
+    assert!(
+        err.contains("Request entity too large: limit is 3145728"),
+        "{err}"
+    );
+    let err = c.fails(&["get", "--raw", "/api/v1/namespaces/default/widgets"]);
+    assert!(
+        err.contains("the server could not find the requested resource"),
+        "{err}"
+    );
+    let err = c.fails(&["get", "widgets"]);
+    assert!(
+        err.contains("the server doesn't have a resource type \"widgets\""),
+        "{err}"
+    );
+    let names = c.ok(&["get", "cm", "-o", "name"]);
+    assert!(
+        !names.contains("big") && !names.contains("huge") && !names.contains("configmap/s"),
+        "{names}"
+    );
+}
