@@ -15,6 +15,12 @@ use serde_json::Value;
 pub trait Codec: Send + Sync + 'static {
     /// The object as the schema sees it, and the paths of fields the schema does not know.
     fn normalize(&self, object: &Value) -> Result<(Value, Vec<String>), String>;
+
+    /// Problems the schema itself finds (custom resources); built-in kinds are validated by
+    /// their strategies instead.
+    fn validate(&self, _object: &Value) -> Vec<crate::status::FieldError> {
+        Vec::new()
+    }
 }
 
 /// The codec of a built-in kind: a round trip through its k8s-openapi type.

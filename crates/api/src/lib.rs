@@ -6,6 +6,7 @@
 //!   plural, scope, verbs, subresources, short names, storage prefix, codec); the API server's
 //!   handlers are generic and driven entirely by these rows.
 //! - [`apply`]: server-side apply and field ownership (`managedFields`).
+//! - [`crd`]: CustomResourceDefinitions and the rows that serve their resources.
 //! - [`codec`]: decoding a request body into an object the way upstream does, including strict
 //!   field validation against the kind's schema (k8s-openapi's types).
 //! - [`meta`]: object metadata rules shared by every kind (names, generateName, uid,
@@ -20,6 +21,7 @@
 
 pub mod apply;
 pub mod codec;
+pub mod crd;
 pub mod meta;
 pub mod openapi;
 pub mod patch;

@@ -387,7 +387,8 @@ fn resource_paths(def: &ResourceDef, paths: &mut Map<String, Value>) {
 fn wrap_ref_siblings(v: &mut Value) {
     match v {
         Value::Object(m) => {
-            if m.contains_key("$ref") && m.len() > 1 {
+            // A reference is a string `$ref`; JSONSchemaProps also has a *property* named `$ref`.
+            if m.get("$ref").is_some_and(Value::is_string) && m.len() > 1 {
                 let r = m.remove("$ref").expect("checked");
                 m.insert("allOf".into(), json!([{"$ref": r}]));
             }
@@ -423,7 +424,23 @@ pub fn document(
     }
     generator.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>();
     generator.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::DeleteOptions>();
+    if rows.iter().any(|d| d.custom.is_some()) {
+        generator.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>();
+    }
     let mut schemas = generator.take_definitions(false);
+    for def in rows.iter().filter(|d| d.custom.is_some()) {
+        let mut schema = def.custom.as_ref().expect("filtered").schema.clone();
+        if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+            props.insert("metadata".into(), json!({"allOf": [{"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}]}));
+            props
+                .entry("apiVersion")
+                .or_insert_with(|| json!({"type": "string"}));
+            props
+                .entry("kind")
+                .or_insert_with(|| json!({"type": "string"}));
+        }
+        schemas.insert(def.schema_name.clone(), schema);
+    }
     schemas.insert(
         "io.k8s.apimachinery.pkg.apis.meta.v1.Patch".into(),
         json!({"description": "Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.", "type": "object"}),
@@ -513,6 +530,15 @@ mod tests {
             doc["components"]["schemas"]["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"]
                 .is_object()
         );
+    }
+
+    #[test]
+    fn a_property_named_ref_is_not_taken_for_a_reference() {
+        let t = ResourceTable::builtin();
+        let doc = document(&t, "apiextensions.k8s.io", "v1", "v1.34.1").unwrap();
+        let props = &doc["components"]["schemas"]["io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps"]
+            ["properties"];
+        assert_eq!(props["$ref"], json!({"type": "string"}));
     }
 
     #[test]

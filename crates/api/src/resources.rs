@@ -55,6 +55,19 @@ pub struct ResourceDef {
     pub schema: Option<SchemaFn>,
     /// The kind's schema name, e.g. `io.k8s.api.core.v1.Pod`.
     pub schema_name: String,
+    /// What a custom resource's row carries besides (its CRD's schema and columns).
+    pub custom: Option<CustomResource>,
+}
+
+/// A custom resource version's schema, printer columns and scale subresource.
+#[derive(Clone, Debug)]
+pub struct CustomResource {
+    /// The `openAPIV3Schema`.
+    pub schema: serde_json::Value,
+    /// `additionalPrinterColumns`.
+    pub printer_columns: Vec<crate::crd::PrinterColumn>,
+    /// The scale subresource's paths (`specReplicasPath`, ...).
+    pub scale: Option<serde_json::Value>,
 }
 
 /// Registers a type's schema with a generator, returning a reference to it.
@@ -154,6 +167,7 @@ impl Builtin {
                 codec: Arc::new(Typed::<T>::default()),
                 schema: Some(schema_of::<T>),
                 schema_name: T::schema_name().into_owned(),
+                custom: None,
             },
         }
     }

@@ -562,6 +562,14 @@ pub fn printer(def: &ResourceDef) -> (Vec<Column>, RowPrinter) {
                 ]
             },
         ),
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            (vec![NAME, col("Created At", "date", 0)], |o| {
+                vec![
+                    json!(meta::name(o)),
+                    json!(meta::meta_str(o, "creationTimestamp")),
+                ]
+            })
+        }
         _ => (vec![NAME, AGE], |o| vec![json!(meta::name(o)), age(o)]),
     }
 }
@@ -584,6 +592,9 @@ pub fn table(
     include: IncludeObject,
     list_meta: Value,
 ) -> Value {
+    if let Some(custom) = &def.custom {
+        return custom_table(&custom.printer_columns, objects, include, list_meta);
+    }
     let (columns, row) = printer(def);
     let column_definitions: Vec<Value> = columns
         .iter()
@@ -616,6 +627,64 @@ pub fn table(
         "columnDefinitions": column_definitions,
         "rows": rows,
     })
+}
+
+/// A custom resource's table: Name, then its `additionalPrinterColumns` (or Age when it has
+/// none), as upstream's CRD table convertor builds it; `date` columns print as ages.
+fn custom_table(
+    columns: &[crate::crd::PrinterColumn],
+    objects: &[Value],
+    include: IncludeObject,
+    list_meta: Value,
+) -> Value {
+    let default_columns;
+    let columns = if columns.is_empty() {
+        default_columns = vec![crate::crd::PrinterColumn {
+            name: "Age".into(),
+            kind: "date".into(),
+            json_path: ".metadata.creationTimestamp".into(),
+            priority: 0,
+            description: String::new(),
+        }];
+        &default_columns
+    } else {
+        columns
+    };
+    let mut defs = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0}),
+    ];
+    defs.extend(columns.iter().map(|c| json!({"name": c.name, "type": if c.kind == "date" { "string" } else { c.kind.as_str() }, "format": "", "description": c.description, "priority": c.priority})));
+    let rows: Vec<Value> = objects
+        .iter()
+        .map(|o| {
+            let mut cells = vec![json!(meta::name(o))];
+            for c in columns {
+                let found = crate::crd::jsonpath::select(o, &c.json_path);
+                let cell = match (c.kind.as_str(), found.first()) {
+                    (_, None) => Value::Null,
+                    ("date", Some(Value::String(t))) => match meta::parse_rfc3339(t) {
+                        Some(ts) => json!(human_duration(time::OffsetDateTime::now_utc().unix_timestamp() - ts)),
+                        None => json!(t),
+                    },
+                    (_, Some(_)) if found.len() > 1 => {
+                        json!(found.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect::<Vec<_>>().join(","))
+                    }
+                    (_, Some(v)) => (*v).clone(),
+                };
+                cells.push(cell);
+            }
+            let mut r = json!({"cells": cells});
+            match include {
+                IncludeObject::None => {}
+                IncludeObject::Metadata => {
+                    r["object"] = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o.get("metadata").cloned().unwrap_or_else(|| json!({}))});
+                }
+                IncludeObject::Object => r["object"] = o.clone(),
+            }
+            r
+        })
+        .collect();
+    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta, "columnDefinitions": defs, "rows": rows})
 }
 
 #[cfg(test)]

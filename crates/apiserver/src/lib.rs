@@ -10,6 +10,7 @@
 //! - [`server`]: the HTTPS listener (HTTP/1.1 and HTTP/2) and graceful shutdown.
 //! - [`tls`]: the serving certificate and client-certificate authentication.
 //! - [`path`]: parsing Kubernetes URL paths.
+//! - [`crd`]: the controller that serves what CustomResourceDefinitions define.
 //! - [`discovery`]: `/version`, `/api`, `/apis` and the per-group-version resource lists.
 //! - [`rest`]: the generic verb handlers (get, list, watch, create, update, patch, delete).
 //! - [`scale`]: the scale subresource's Scale view of workloads.
@@ -21,6 +22,7 @@
 
 pub mod allocate;
 pub mod bootstrap;
+pub mod crd;
 pub mod discovery;
 pub mod negotiate;
 pub mod openapi;

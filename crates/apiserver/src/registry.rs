@@ -133,11 +133,15 @@ pub fn store_error(def: &ResourceDef, name: &str, e: StoreError) -> ApiError {
     }
 }
 
-/// An object as stored, with its resourceVersion set from the store.
-pub fn from_kv(kv: &KeyValue) -> Result<Value, ApiError> {
+/// An object as stored, with its resourceVersion set from the store, in `def`'s version.
+pub fn from_kv(def: &ResourceDef, kv: &KeyValue) -> Result<Value, ApiError> {
     let mut obj: Value = serde_json::from_slice(&kv.value)
         .map_err(|e| ApiError::internal(format!("stored object {} is not JSON: {e}", kv.key)))?;
     meta::set_resource_version(&mut obj, kv.mod_revision);
+    // Custom resource versions convert by relabelling (conversion strategy None).
+    if def.custom.is_some() {
+        obj["apiVersion"] = json!(def.api_version());
+    }
     Ok(obj)
 }
 
@@ -232,7 +236,7 @@ impl Registry {
         name: &str,
     ) -> Result<Value, ApiError> {
         let kv = self.get_kv(def, ns, name).await?;
-        from_kv(&kv)
+        from_kv(def, &kv)
     }
 
     async fn get_kv(
@@ -297,7 +301,7 @@ impl Registry {
             for kv in &page.kvs {
                 consumed += 1;
                 last_key = Some(kv.key.clone());
-                let obj = from_kv(kv)?;
+                let obj = from_kv(def, kv)?;
                 if q.labels.matches(meta::labels(&obj)) && q.fields.matches(&obj) {
                     items.push(obj);
                     if limit.is_some_and(|l| items.len() >= l) {
@@ -344,7 +348,11 @@ impl Registry {
         let Some(kv) = got.kv else {
             return Err(ApiError::not_found("", "namespaces", ns));
         };
-        let obj = from_kv(&kv)?;
+        let ns_def = self
+            .table
+            .lookup("", "v1", "namespaces")
+            .expect("namespaces are served");
+        let obj = from_kv(&ns_def, &kv)?;
         if obj
             .get("metadata")
             .and_then(|m| m.get("deletionTimestamp"))
@@ -489,7 +497,7 @@ impl Registry {
                     ApiError::MODIFIED,
                 ));
             }
-            let old = from_kv(&kv)?;
+            let old = from_kv(def, &kv)?;
             match self
                 .write_update(
                     def,
@@ -532,7 +540,7 @@ impl Registry {
     ) -> Result<(Value, Vec<String>), ApiError> {
         for _ in 0..16 {
             let kv = self.get_kv(def, ns, name).await?;
-            let old = from_kv(&kv)?;
+            let old = from_kv(def, &kv)?;
             let patched = patch(&old)?;
             let pinned = meta::meta_str(&patched, "resourceVersion").map(str::to_string);
             if let Some(rv) = &pinned
@@ -671,6 +679,25 @@ impl Registry {
             return Ok(unchanged);
         }
         let key = def.key(ns, name);
+        // An object marked for deletion goes once its last finalizer is removed.
+        let finalized = obj.pointer("/metadata/deletionTimestamp").is_some()
+            && obj
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty);
+        if finalized {
+            return match self.store.delete(&key, Some(kv.mod_revision)).await {
+                Ok((rev, _)) => {
+                    if is_service {
+                        self.release_service(old, None).await;
+                    }
+                    meta::set_resource_version(&mut obj, rev);
+                    Ok(obj)
+                }
+                Err(StoreError::Conflict { .. }) => Err(UpdateError::Retry),
+                Err(e) => Err(UpdateError::Api(store_error(def, name, e))),
+            };
+        }
         if is_service {
             self.allocate_service(&mut obj, &self.network)
                 .await
@@ -718,7 +745,7 @@ impl Registry {
                     ),
                 ));
             }
-            let obj = from_kv(&kv)?;
+            let obj = from_kv(def, &kv)?;
             let finalizers = obj
                 .get("metadata")
                 .and_then(|m| m.get("finalizers"))
@@ -830,7 +857,7 @@ impl Registry {
                     Err(e) => return Err(e),
                 }
             };
-            let old = from_kv(&kv)?;
+            let old = from_kv(def, &kv)?;
             if let Some(rv) = meta::meta_str(&config, "resourceVersion")
                 && rv != kv.mod_revision.to_string()
             {
@@ -902,6 +929,16 @@ enum UpdateError {
 
 /// Kind-specific preparation of a new object (upstream's PrepareForCreate).
 fn strategy_create(def: &ResourceDef, obj: &mut Value) {
+    if def.group == "apiextensions.k8s.io" && def.plural == "customresourcedefinitions" {
+        let finalizers = meta::metadata_mut(obj)
+            .entry("finalizers")
+            .or_insert_with(|| json!([]));
+        if let Some(list) = finalizers.as_array_mut()
+            && !list.iter().any(|f| f == bosun_api::crd::CLEANUP_FINALIZER)
+        {
+            list.push(json!(bosun_api::crd::CLEANUP_FINALIZER));
+        }
+    }
     // A status served as a subresource is not the creator's to set; nodes register with theirs.
     if def.has_subresource("status") && !(def.group.is_empty() && def.plural == "nodes") {
         if let Some(m) = obj.as_object_mut() {

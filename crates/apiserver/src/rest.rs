@@ -26,8 +26,8 @@ pub struct ApiState {
     pub table: Arc<ResourceTable>,
     /// `host:port` clients reach the server at, for `/api`'s server addresses.
     pub advertise: String,
-    /// Generated OpenAPI documents.
-    pub openapi: OpenApiCache,
+    /// Generated OpenAPI documents, shared with the CRD controller that invalidates them.
+    pub openapi: Arc<OpenApiCache>,
 }
 
 type Query = HashMap<String, String>;
@@ -264,7 +264,7 @@ async fn resource(
                 let obj = registry.get(&def, ns, &name).await?;
                 Ok(negotiate::respond(
                     200,
-                    &crate::scale::scale_of(&obj),
+                    &crate::scale::scale_of(&def, &obj),
                     Output::Json,
                     &[],
                 ))
@@ -281,7 +281,7 @@ async fn resource(
                 let (_, body) = read_body(req).await?;
                 let d = def.clone();
                 let change = move |old: &Value| -> Result<Value, ApiError> {
-                    let mut scale = crate::scale::scale_of(old);
+                    let mut scale = crate::scale::scale_of(&d, old);
                     if is_put {
                         scale = body.clone();
                     } else {
@@ -308,7 +308,7 @@ async fn resource(
                     .await?;
                 Ok(negotiate::respond(
                     200,
-                    &crate::scale::scale_of(&obj),
+                    &crate::scale::scale_of(&def, &obj),
                     Output::Json,
                     &[],
                 ))

@@ -4,9 +4,52 @@ use bosun_api::table::{label_selector_string, selector_string};
 use bosun_api::{ApiError, ResourceDef, meta};
 use serde_json::{Value, json};
 
+/// Where a kind keeps its replicas and selector: upstream's fixed paths for built-in
+/// workloads, the CRD's `subresources.scale` paths for custom resources.
+struct ScalePaths {
+    spec_replicas: String,
+    status_replicas: String,
+    selector: Option<String>,
+}
+
+fn pointer(json_path: &str) -> String {
+    json_path
+        .trim_start_matches('.')
+        .split('.')
+        .fold(String::new(), |acc, p| format!("{acc}/{p}"))
+}
+
+fn paths(def: &ResourceDef) -> ScalePaths {
+    match def.custom.as_ref().and_then(|c| c.scale.as_ref()) {
+        Some(s) => ScalePaths {
+            spec_replicas: pointer(
+                s.get("specReplicasPath")
+                    .and_then(Value::as_str)
+                    .unwrap_or(".spec.replicas"),
+            ),
+            status_replicas: pointer(
+                s.get("statusReplicasPath")
+                    .and_then(Value::as_str)
+                    .unwrap_or(".status.replicas"),
+            ),
+            selector: s
+                .get("labelSelectorPath")
+                .and_then(Value::as_str)
+                .map(pointer),
+        },
+        None => ScalePaths {
+            spec_replicas: "/spec/replicas".into(),
+            status_replicas: "/status/replicas".into(),
+            selector: Some("/spec/selector".into()),
+        },
+    }
+}
+
 /// The Scale view of a workload object.
-pub fn scale_of(obj: &Value) -> Value {
-    let selector = match obj.pointer("/spec/selector") {
+pub fn scale_of(def: &ResourceDef, obj: &Value) -> Value {
+    let p = paths(def);
+    let selector = match p.selector.as_deref().and_then(|s| obj.pointer(s)) {
+        Some(Value::String(s)) => s.clone(),
         Some(s) if s.get("matchLabels").is_some() || s.get("matchExpressions").is_some() => {
             label_selector_string(Some(s))
         }
@@ -30,9 +73,9 @@ pub fn scale_of(obj: &Value) -> Value {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
         "metadata": metadata,
-        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0))},
+        "spec": {"replicas": obj.pointer(&p.spec_replicas).cloned().unwrap_or(json!(0))},
         "status": {
-            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
+            "replicas": obj.pointer(&p.status_replicas).cloned().unwrap_or(json!(0)),
             "selector": if selector == "<none>" { String::new() } else { selector },
         },
     })
@@ -56,9 +99,15 @@ pub fn apply_scale(def: &ResourceDef, obj: &Value, scale: &Value) -> Result<Valu
             )],
         ));
     }
-    let _ = def;
     let mut out = obj.clone();
-    out["spec"]["replicas"] = json!(replicas);
+    let path = paths(def).spec_replicas;
+    match out.pointer_mut(&path) {
+        Some(v) => *v = json!(replicas),
+        None => {
+            let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+            bosun_api::strategy::set_default(&mut out, &segments, json!(replicas));
+        }
+    }
     match meta::meta_str(scale, "resourceVersion") {
         Some(rv) => meta::metadata_mut(&mut out).insert("resourceVersion".into(), json!(rv)),
         None => meta::metadata_mut(&mut out).remove("resourceVersion"),

@@ -66,12 +66,14 @@ impl ApiServer {
         bootstrap::ensure_system_objects(&registry, &config.advertise)
             .await
             .map_err(|e| e.message)?;
+        let openapi = Arc::new(crate::openapi::OpenApiCache::default());
         let state = Arc::new(ApiState {
             registry,
             table,
             advertise: config.advertise.clone(),
-            openapi: Default::default(),
+            openapi: openapi.clone(),
         });
+        crate::crd::spawn(state.registry.clone(), openapi);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, acceptor, state, shutdown_rx));
         tracing::info!(address = %local_addr, "API server listening");

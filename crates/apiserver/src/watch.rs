@@ -174,9 +174,16 @@ pub(crate) async fn serve(registry: Registry, w: WatchRequest) -> Result<Respons
             };
             last_revision = event.revision();
             let decoded = match event.kind {
-                EventKind::Put => from_kv(&event.kv)
-                    .map(|new| (Some(new), event.prev.as_ref().and_then(|p| from_kv(p).ok()))),
-                EventKind::Delete => Ok((None, event.prev.as_ref().and_then(|p| from_kv(p).ok()))),
+                EventKind::Put => from_kv(&def, &event.kv).map(|new| {
+                    (
+                        Some(new),
+                        event.prev.as_ref().and_then(|p| from_kv(&def, p).ok()),
+                    )
+                }),
+                EventKind::Delete => Ok((
+                    None,
+                    event.prev.as_ref().and_then(|p| from_kv(&def, p).ok()),
+                )),
             };
             let (new, old) = match decoded {
                 Ok(pair) => pair,

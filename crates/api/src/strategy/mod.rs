@@ -16,8 +16,8 @@ use crate::status::FieldError;
 
 pub use service::{AllocationNeeds, allocation_needs};
 
-/// Sets `obj[path]` to `value` unless it is already set (not null).
-pub(crate) fn set_default(obj: &mut Value, path: &[&str], value: Value) {
+/// Sets `obj[path]` to `value` unless it is already set (not null), creating objects on the way.
+pub fn set_default(obj: &mut Value, path: &[&str], value: Value) {
     let Some((last, parents)) = path.split_last() else {
         return;
     };
@@ -108,6 +108,7 @@ pub fn default(def: &ResourceDef, obj: &mut Value) {
             set_default(obj, &["preemptionPolicy"], json!("PreemptLowerPriority"))
         }
         ("", "replicationcontrollers") => workloads::default_replication_controller(obj),
+        ("apiextensions.k8s.io", "customresourcedefinitions") => crate::crd::default(obj),
         ("apps", _) | ("batch", _) => workloads::default(def, obj),
         _ => {}
     }
@@ -138,7 +139,8 @@ fn fold_string_data(obj: &mut Value) {
 
 /// Validates an object about to be created (or the new state of an update).
 pub fn validate(def: &ResourceDef, obj: &Value) -> Vec<FieldError> {
-    let mut errs = Vec::new();
+    // A custom resource is checked against its CRD's schema.
+    let mut errs = def.codec.validate(obj);
     if let Some(path) = pod_spec_path(def) {
         let prefix = path.join(".");
         match path.iter().try_fold(obj, |cur, p| cur.get(p)) {
@@ -154,6 +156,9 @@ pub fn validate(def: &ResourceDef, obj: &Value) -> Vec<FieldError> {
     }
     match (def.group.as_str(), def.plural.as_str()) {
         ("", "services") => service::validate(obj, &mut errs),
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            errs.extend(crate::crd::validate(obj))
+        }
         ("apps", _) | ("batch", _) | ("", "replicationcontrollers") => {
             workloads::validate(def, obj, &mut errs)
         }
