@@ -53,6 +53,7 @@ pub async fn run(registry: &Registry, openapi: &OpenApiCache) -> Result<(), ApiE
         let event = event.map_err(|e| ApiError::internal(e.to_string()))?;
         match event.kind {
             EventKind::Put => sync(registry, openapi, &from_kv(&def, &event.kv)?).await,
+            EventKind::Progress => {}
             EventKind::Delete => {
                 if let Some(prev) = event.prev {
                     let crd = from_kv(&def, &prev)?;

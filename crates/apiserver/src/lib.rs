@@ -2,7 +2,8 @@
 //!
 //! A request flows: TLS (the client certificate names the user) → authentication →
 //! [`path`] (which resource, namespace, name, subresource) → [`rest`] (the verb's generic
-//! handler) → [`registry`] (metadata rules, decoding, validation, the store) → the datastore.
+//! handler) → [`registry`] (metadata rules, decoding, validation) → [`cache`] for lists and
+//! watches, the datastore for everything else.
 //! Nothing here is written per kind: every resource is served by the same handlers, driven by
 //! its row in the resource table (`bosun_api::resources`).
 //!
@@ -14,6 +15,7 @@
 //! - [`discovery`]: `/version`, `/api`, `/apis` and the per-group-version resource lists.
 //! - [`rest`]: the generic verb handlers (get, list, watch, create, update, patch, delete).
 //! - [`scale`]: the scale subresource's Scale view of workloads.
+//! - [`cache`]: the watch cache lists and watches are served from.
 //! - [`registry`]: object operations over the store, shared by every resource.
 //! - [`openapi`]: the OpenAPI v3 documents kubectl validates and explains with.
 //! - [`negotiate`]: request bodies in and responses out (JSON, YAML, tables).
@@ -22,6 +24,7 @@
 
 pub mod allocate;
 pub mod bootstrap;
+pub mod cache;
 pub mod crd;
 pub mod discovery;
 pub mod negotiate;

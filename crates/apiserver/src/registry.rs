@@ -14,6 +14,7 @@ use bosun_api::{ApiError, ResourceDef, ResourceTable};
 use bosun_api::{apply, meta, strategy};
 
 use crate::allocate::ServiceNetwork;
+use crate::cache::WatchCache;
 use bosun_store::{KeyValue, ListOptions, Store, StoreError};
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -112,6 +113,8 @@ pub struct Registry {
     pub table: Arc<ResourceTable>,
     /// The service network cluster IPs and node ports come from.
     pub network: Arc<ServiceNetwork>,
+    /// Lists and watches served from memory.
+    pub cache: Arc<WatchCache>,
 }
 
 /// Maps a store error to the API error upstream answers with.
@@ -262,6 +265,9 @@ impl Registry {
         ns: Option<&str>,
         q: &ListQuery,
     ) -> Result<ListPage, ApiError> {
+        if let Some(page) = self.list_from_cache(def, ns, q).await? {
+            return Ok(page);
+        }
         let prefix = def.prefix(ns);
         let (mut revision, mut start) = match &q.continue_token {
             Some(t) if !t.is_empty() => {
@@ -336,6 +342,70 @@ impl Registry {
             }
             start = last_key.map(|k| format!("{k}\0"));
         }
+    }
+
+    /// A list's first page served from the watch cache, when the cache can vouch for the
+    /// revision the request needs: the store's current one without a resourceVersion, any
+    /// with "0", at least N with N. Later pages and exact revisions are the store's.
+    async fn list_from_cache(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        q: &ListQuery,
+    ) -> Result<Option<ListPage>, ApiError> {
+        if q.continue_token.as_deref().is_some_and(|t| !t.is_empty())
+            || q.resource_version_match.as_deref() == Some("Exact")
+        {
+            return Ok(None);
+        }
+        let at_least =
+            match q.resource_version.as_deref() {
+                None | Some("") => Some(
+                    self.store
+                        .current_revision()
+                        .await
+                        .map_err(|e| store_error(def, "", e))?,
+                ),
+                Some("0") => None,
+                Some(rv) => Some(rv.parse::<i64>().map_err(|_| {
+                    ApiError::bad_request(format!("invalid resource version: {rv}"))
+                })?),
+            };
+        let prefix = def.prefix(ns);
+        let Some((kvs, revision)) = self.cache.list(&def.prefix(None), &prefix, at_least).await
+        else {
+            return Ok(None);
+        };
+        let filtered = !q.labels.is_empty() || !q.fields.is_empty();
+        let limit = q.limit.filter(|l| *l > 0);
+        let mut items = Vec::new();
+        let mut consumed = 0;
+        for kv in &kvs {
+            if limit.is_some_and(|l| items.len() >= l) {
+                break;
+            }
+            consumed += 1;
+            let obj = from_kv(def, kv)?;
+            if q.labels.matches(meta::labels(&obj)) && q.fields.matches(&obj) {
+                items.push(obj);
+            }
+        }
+        let (continue_token, remaining) = if consumed < kvs.len() {
+            let last = &kvs[consumed - 1].key;
+            let suffix = format!("{}\0", &last[prefix.len()..]);
+            (
+                Some(encode_continue(revision, &suffix)),
+                (!filtered).then_some((kvs.len() - consumed) as i64),
+            )
+        } else {
+            (None, None)
+        };
+        Ok(Some(ListPage {
+            items,
+            revision,
+            continue_token,
+            remaining,
+        }))
     }
 
     async fn check_namespace(&self, ns: &str) -> Result<(), ApiError> {

@@ -58,10 +58,12 @@ impl ApiServer {
             &config.service_cidr,
             &config.service_node_port_range,
         )?);
+        let cache = Arc::new(crate::cache::WatchCache::new(config.store.clone()));
         let registry = Registry {
             store: config.store.clone(),
             table: table.clone(),
             network,
+            cache,
         };
         bootstrap::ensure_system_objects(&registry, &config.advertise)
             .await

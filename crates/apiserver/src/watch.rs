@@ -110,11 +110,15 @@ pub(crate) async fn serve(registry: Registry, w: WatchRequest) -> Result<Respons
         Some(name) => KeyRange::Key(def.key(ns, name)),
         None => KeyRange::Prefix(def.prefix(ns)),
     };
-    let events = registry
-        .store
-        .watch(range, Some(start))
-        .await
-        .map_err(|e| store_error(&def, "", e))?;
+    let cached = registry
+        .cache
+        .watch(&def.prefix(None), range.clone(), start)
+        .await;
+    let events = match cached {
+        Some(events) => Ok(events),
+        None => registry.store.watch(range, Some(start)).await,
+    }
+    .map_err(|e| store_error(&def, "", e))?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::convert::Infallible>>(256);
     let output = w.output;
     tokio::spawn(async move {
@@ -184,6 +188,7 @@ pub(crate) async fn serve(registry: Registry, w: WatchRequest) -> Result<Respons
                     None,
                     event.prev.as_ref().and_then(|p| from_kv(&def, p).ok()),
                 )),
+                EventKind::Progress => continue,
             };
             let (new, old) = match decoded {
                 Ok(pair) => pair,

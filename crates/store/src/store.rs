@@ -43,6 +43,9 @@ pub enum EventKind {
     Put,
     /// The key was deleted (by a client, or by its lease expiring).
     Delete,
+    /// Not a change: the watch has seen every change in its range up to `kv.mod_revision`.
+    /// Only [`Store::watch_with_progress`] delivers these.
+    Progress,
 }
 
 /// One change delivered by a watch.
@@ -187,6 +190,17 @@ pub trait Store: Send + Sync + 'static {
     /// revision on. Each event carries the value it replaced.
     async fn watch(&self, range: KeyRange, start: Option<Revision>) -> Result<WatchStream>;
 
+    /// Like [`Store::watch`], and also reports progress ([`EventKind::Progress`]) shortly after
+    /// the store moves past revisions with no change in `range`, so a cache fed by the watch
+    /// can tell that it is current. Backends that cannot tell deliver changes only.
+    async fn watch_with_progress(
+        &self,
+        range: KeyRange,
+        start: Option<Revision>,
+    ) -> Result<WatchStream> {
+        self.watch(range, start).await
+    }
+
     /// The store's current revision.
     async fn current_revision(&self) -> Result<Revision>;
 
@@ -251,6 +265,13 @@ impl<T: Store + ?Sized> Store for std::sync::Arc<T> {
     }
     async fn watch(&self, range: KeyRange, start: Option<Revision>) -> Result<WatchStream> {
         (**self).watch(range, start).await
+    }
+    async fn watch_with_progress(
+        &self,
+        range: KeyRange,
+        start: Option<Revision>,
+    ) -> Result<WatchStream> {
+        (**self).watch_with_progress(range, start).await
     }
     async fn current_revision(&self) -> Result<Revision> {
         (**self).current_revision().await

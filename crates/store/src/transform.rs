@@ -51,7 +51,7 @@ fn decode(t: &dyn ValueTransformer, mut kv: KeyValue) -> Result<KeyValue> {
 fn decode_event(t: &dyn ValueTransformer, ev: Event) -> Result<Event> {
     let kv = match ev.kind {
         crate::EventKind::Put => decode(t, ev.kv)?,
-        crate::EventKind::Delete => ev.kv,
+        crate::EventKind::Delete | crate::EventKind::Progress => ev.kv,
     };
     let prev = ev.prev.map(|p| decode(t, p)).transpose()?;
     Ok(Event {
@@ -130,6 +130,18 @@ impl<S: Store> Store for Transformed<S> {
             .await
             .map_err(|e| decode_error(&*self.transformer, e))?;
         Ok((rev, decode(&*self.transformer, kv)?))
+    }
+
+    async fn watch_with_progress(
+        &self,
+        range: KeyRange,
+        start: Option<Revision>,
+    ) -> Result<WatchStream> {
+        let t = self.transformer.clone();
+        let stream = self.inner.watch_with_progress(range, start).await?;
+        Ok(Box::pin(
+            stream.map(move |ev| ev.and_then(|ev| decode_event(&*t, ev))),
+        ))
     }
 
     async fn watch(&self, range: KeyRange, start: Option<Revision>) -> Result<WatchStream> {

@@ -333,7 +333,19 @@ impl Store for SqliteStore {
             Some(s) if s > 0 => s,
             _ => self.current_revision().await? + 1,
         };
-        Ok(watch::spawn(self.shared.clone(), range, start))
+        Ok(watch::spawn(self.shared.clone(), range, start, false))
+    }
+
+    async fn watch_with_progress(
+        &self,
+        range: KeyRange,
+        start: Option<Revision>,
+    ) -> Result<WatchStream> {
+        let start = match start {
+            Some(s) if s > 0 => s,
+            _ => self.current_revision().await? + 1,
+        };
+        Ok(watch::spawn(self.shared.clone(), range, start, true))
     }
 
     async fn current_revision(&self) -> Result<Revision> {

@@ -19,15 +19,40 @@ use crate::store::{KeyRange, WatchStream};
 const CATCH_UP_PAGE: usize = 512;
 
 /// Starts a watcher task and returns its stream.
-pub(super) fn spawn(shared: Arc<Shared>, range: KeyRange, start: i64) -> WatchStream {
+pub(super) fn spawn(
+    shared: Arc<Shared>,
+    range: KeyRange,
+    start: i64,
+    progress: bool,
+) -> WatchStream {
     let (tx, rx) = mpsc::channel(CATCH_UP_PAGE);
-    tokio::spawn(run(shared, range, start, tx));
+    tokio::spawn(run(shared, range, start, tx, progress));
     Box::pin(ReceiverStream::new(rx))
 }
 
 type Out = mpsc::Sender<crate::Result<crate::Event>>;
 
-async fn run(shared: Arc<Shared>, range: KeyRange, start: i64, out: Out) {
+/// A progress notice: everything in range up to `revision` has been delivered.
+fn progress(revision: i64) -> crate::Event {
+    crate::Event {
+        kind: crate::EventKind::Progress,
+        kv: crate::KeyValue {
+            key: String::new(),
+            value: bytes::Bytes::new(),
+            create_revision: 0,
+            mod_revision: revision,
+            version: 0,
+            lease: 0,
+        },
+        prev: None,
+    }
+}
+
+/// How long a watch waits after skipping other keys' changes before reporting progress, so a
+/// busy store does not flood watchers with notices.
+const PROGRESS_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
+
+async fn run(shared: Arc<Shared>, range: KeyRange, start: i64, out: Out, report_progress: bool) {
     let mut next = start;
     let mut closed = shared.closed.subscribe();
     loop {
@@ -54,13 +79,24 @@ async fn run(shared: Arc<Shared>, range: KeyRange, start: i64, out: Out) {
             }
             if !full {
                 next = next.max(snapshot + 1);
+                if report_progress && out.send(Ok(progress(next - 1))).await.is_err() {
+                    return;
+                }
                 break;
             }
         }
+        let mut owed_progress = false;
         // Follow live commits.
         loop {
             let received = tokio::select! {
                 r = live.recv() => r,
+                _ = tokio::time::sleep(PROGRESS_DELAY), if owed_progress => {
+                    owed_progress = false;
+                    if out.send(Ok(progress(next - 1))).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 _ = out.closed() => return,
                 _ = closed.changed() => {
                     let _ = out.send(Err(StoreError::Closed)).await;
@@ -74,8 +110,13 @@ async fn run(shared: Arc<Shared>, range: KeyRange, start: i64, out: Out) {
                             continue;
                         }
                         next = ev.revision() + 1;
-                        if range.contains(&ev.kv.key) && out.send(Ok(ev.clone())).await.is_err() {
-                            return;
+                        if range.contains(&ev.kv.key) {
+                            owed_progress = false;
+                            if out.send(Ok(ev.clone())).await.is_err() {
+                                return;
+                            }
+                        } else {
+                            owed_progress = report_progress;
                         }
                     }
                 }
