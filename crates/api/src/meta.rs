@@ -29,6 +29,17 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         .map(|t| t.unix_timestamp())
 }
 
+/// Builds a JSON object from owned values. Unlike `json!`, which serializes every embedded
+/// `Value` into a fresh copy, this moves them: lists of thousands of objects stay cheap.
+pub fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Object(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
+}
+
 /// The object's `metadata`, created if missing.
 pub fn metadata_mut(obj: &mut Value) -> &mut Map<String, Value> {
     if !obj.get("metadata").is_some_and(Value::is_object) {

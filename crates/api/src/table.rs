@@ -588,7 +588,7 @@ pub enum IncludeObject {
 /// Builds a `meta.k8s.io/v1` Table of `objects`.
 pub fn table(
     def: &ResourceDef,
-    objects: &[Value],
+    objects: Vec<Value>,
     include: IncludeObject,
     list_meta: Value,
 ) -> Value {
@@ -598,42 +598,49 @@ pub fn table(
     let (columns, row) = printer(def);
     let column_definitions: Vec<Value> = columns
         .iter()
-        .map(|c| {
-            json!({"name": c.name, "type": c.kind, "format": c.format, "description": "", "priority": c.priority})
-        })
+        .map(|c| json!({"name": c.name, "type": c.kind, "format": c.format, "description": "", "priority": c.priority}))
         .collect();
     let rows: Vec<Value> = objects
-        .iter()
-        .map(|o| {
-            let mut r = json!({"cells": row(o)});
-            match include {
-                IncludeObject::None => {}
-                IncludeObject::Metadata => {
-                    r["object"] = json!({
-                        "kind": "PartialObjectMetadata",
-                        "apiVersion": "meta.k8s.io/v1",
-                        "metadata": o.get("metadata").cloned().unwrap_or_else(|| json!({})),
-                    });
-                }
-                IncludeObject::Object => r["object"] = o.clone(),
-            }
-            r
-        })
+        .into_iter()
+        .map(|o| table_row(row(&o), o, include))
         .collect();
-    json!({
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": list_meta,
-        "columnDefinitions": column_definitions,
-        "rows": rows,
-    })
+    meta::object([
+        ("kind", json!("Table")),
+        ("apiVersion", json!("meta.k8s.io/v1")),
+        ("metadata", list_meta),
+        ("columnDefinitions", Value::Array(column_definitions)),
+        ("rows", Value::Array(rows)),
+    ])
+}
+
+/// One table row: its cells and, as asked, the object or its metadata (moved, not copied).
+fn table_row(cells: Vec<Value>, mut o: Value, include: IncludeObject) -> Value {
+    let object = match include {
+        IncludeObject::None => None,
+        IncludeObject::Metadata => {
+            let metadata = o
+                .get_mut("metadata")
+                .map(Value::take)
+                .unwrap_or_else(|| json!({}));
+            Some(meta::object([
+                ("kind", json!("PartialObjectMetadata")),
+                ("apiVersion", json!("meta.k8s.io/v1")),
+                ("metadata", metadata),
+            ]))
+        }
+        IncludeObject::Object => Some(o),
+    };
+    match object {
+        Some(object) => meta::object([("cells", Value::Array(cells)), ("object", object)]),
+        None => meta::object([("cells", Value::Array(cells))]),
+    }
 }
 
 /// A custom resource's table: Name, then its `additionalPrinterColumns` (or Age when it has
 /// none), as upstream's CRD table convertor builds it; `date` columns print as ages.
 fn custom_table(
     columns: &[crate::crd::PrinterColumn],
-    objects: &[Value],
+    objects: Vec<Value>,
     include: IncludeObject,
     list_meta: Value,
 ) -> Value {
@@ -655,36 +662,43 @@ fn custom_table(
     ];
     defs.extend(columns.iter().map(|c| json!({"name": c.name, "type": if c.kind == "date" { "string" } else { c.kind.as_str() }, "format": "", "description": c.description, "priority": c.priority})));
     let rows: Vec<Value> = objects
-        .iter()
+        .into_iter()
         .map(|o| {
-            let mut cells = vec![json!(meta::name(o))];
+            let mut cells = vec![json!(meta::name(&o))];
             for c in columns {
-                let found = crate::crd::jsonpath::select(o, &c.json_path);
+                let found = crate::crd::jsonpath::select(&o, &c.json_path);
                 let cell = match (c.kind.as_str(), found.first()) {
                     (_, None) => Value::Null,
                     ("date", Some(Value::String(t))) => match meta::parse_rfc3339(t) {
-                        Some(ts) => json!(human_duration(time::OffsetDateTime::now_utc().unix_timestamp() - ts)),
+                        Some(ts) => json!(human_duration(
+                            time::OffsetDateTime::now_utc().unix_timestamp() - ts
+                        )),
                         None => json!(t),
                     },
-                    (_, Some(_)) if found.len() > 1 => {
-                        json!(found.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect::<Vec<_>>().join(","))
-                    }
+                    (_, Some(_)) if found.len() > 1 => json!(
+                        found
+                            .iter()
+                            .map(|v| v
+                                .as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string()))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
                     (_, Some(v)) => (*v).clone(),
                 };
                 cells.push(cell);
             }
-            let mut r = json!({"cells": cells});
-            match include {
-                IncludeObject::None => {}
-                IncludeObject::Metadata => {
-                    r["object"] = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o.get("metadata").cloned().unwrap_or_else(|| json!({}))});
-                }
-                IncludeObject::Object => r["object"] = o.clone(),
-            }
-            r
+            table_row(cells, o, include)
         })
         .collect();
-    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta, "columnDefinitions": defs, "rows": rows})
+    meta::object([
+        ("kind", json!("Table")),
+        ("apiVersion", json!("meta.k8s.io/v1")),
+        ("metadata", list_meta),
+        ("columnDefinitions", Value::Array(defs)),
+        ("rows", Value::Array(rows)),
+    ])
 }
 
 #[cfg(test)]

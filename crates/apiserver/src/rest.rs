@@ -190,7 +190,7 @@ fn object_response(
         Output::Table => {
             let t = table::table(
                 def,
-                std::slice::from_ref(obj),
+                vec![obj.clone()],
                 IncludeObject::Metadata,
                 json!({"resourceVersion": meta::meta_str(obj, "resourceVersion")}),
             );
@@ -390,17 +390,35 @@ async fn resource(
                         Some("Object") => IncludeObject::Object,
                         _ => IncludeObject::Metadata,
                     };
-                    table::table(&def, &page.items, include, list_meta)
+                    table::table(&def, page.items, include, list_meta)
                 }
-                Output::Metadata => json!({
-                    "kind": "PartialObjectMetadataList",
-                    "apiVersion": "meta.k8s.io/v1",
-                    "metadata": list_meta,
-                    "items": page.items.iter().map(|o| json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]})).collect::<Vec<_>>(),
-                }),
-                _ => {
-                    json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": list_meta, "items": page.items})
-                }
+                Output::Metadata => meta::object([
+                    ("kind", json!("PartialObjectMetadataList")),
+                    ("apiVersion", json!("meta.k8s.io/v1")),
+                    ("metadata", list_meta),
+                    (
+                        "items",
+                        Value::Array(
+                            page.items
+                                .into_iter()
+                                .map(|mut o| {
+                                    let metadata = o["metadata"].take();
+                                    meta::object([
+                                        ("kind", json!("PartialObjectMetadata")),
+                                        ("apiVersion", json!("meta.k8s.io/v1")),
+                                        ("metadata", metadata),
+                                    ])
+                                })
+                                .collect(),
+                        ),
+                    ),
+                ]),
+                _ => meta::object([
+                    ("kind", json!(def.list_kind)),
+                    ("apiVersion", json!(def.api_version())),
+                    ("metadata", list_meta),
+                    ("items", Value::Array(page.items)),
+                ]),
             };
             let out = if output == Output::Yaml {
                 Output::Yaml

@@ -139,8 +139,9 @@ async fn accept_loop(
                 async move {
                     let method = req.method().clone();
                     let uri = req.uri().clone();
+                    let began = std::time::Instant::now();
                     let resp = rest::handle(state, user, req.map(Body::new)).await;
-                    tracing::debug!(%method, %uri, status = resp.status().as_u16(), "request");
+                    tracing::debug!(%method, %uri, status = resp.status().as_u16(), micros = began.elapsed().as_micros() as u64, "request");
                     Ok::<_, Infallible>(resp)
                 }
             });

@@ -36,18 +36,14 @@ pub(crate) struct WatchRequest {
 
 fn encode(kind: &str, obj: &Value, def: &ResourceDef, output: Output) -> Bytes {
     let object = match output {
-        Output::Table => table::table(
-            def,
-            std::slice::from_ref(obj),
-            IncludeObject::Metadata,
-            json!({}),
-        ),
+        Output::Table => table::table(def, vec![obj.clone()], IncludeObject::Metadata, json!({})),
         Output::Metadata => {
             json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]})
         }
         _ => obj.clone(),
     };
-    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+    let mut line = serde_json::to_vec(&meta::object([("type", json!(kind)), ("object", object)]))
+        .unwrap_or_default();
     line.push(b'\n');
     Bytes::from(line)
 }

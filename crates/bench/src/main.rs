@@ -2,7 +2,9 @@
 //! run on the same machine, and prints a Markdown table ready for docs/benchmarks.md.
 //!
 //! - `bosun-bench store`: the embedded SQLite store against a local etcd ([`store`]).
+//! - `bosun-bench api`: the API server through the real binary and kube-rs ([`api`]).
 
+mod api;
 mod measure;
 mod store;
 
@@ -20,6 +22,8 @@ struct Cli {
 enum Command {
     /// Datastore: embedded SQLite vs a local etcd, same workload, same run.
     Store(store::StoreArgs),
+    /// API server: create rate, gets, table lists, watch fan-out, RSS.
+    Api(api::ApiArgs),
 }
 
 fn main() {
@@ -31,6 +35,7 @@ fn main() {
     let result = rt.block_on(async {
         match cli.command {
             Command::Store(args) => store::run(args).await,
+            Command::Api(args) => api::run(args).await,
         }
     });
     if let Err(e) = result {
