@@ -374,6 +374,73 @@ fn node_row(n: &Value) -> Vec<Value> {
     ]
 }
 
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Access modes as upstream abbreviates them (`RWO,ROX`).
+fn access_modes(modes: Option<&Value>) -> String {
+    modes
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(|m| match m {
+                    "ReadWriteOnce" => "RWO",
+                    "ReadOnlyMany" => "ROX",
+                    "ReadWriteMany" => "RWX",
+                    "ReadWriteOncePod" => "RWOP",
+                    other => other,
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
+fn job_row(o: &Value) -> Vec<Value> {
+    let (c, i) = containers_and_images(s(o, &["spec", "template", "spec"]));
+    let succeeded = int(o, &["status", "succeeded"]);
+    let completions = match s(o, &["spec", "completions"]).and_then(Value::as_i64) {
+        Some(n) => format!("{succeeded}/{n}"),
+        None => match int(o, &["spec", "parallelism"]) {
+            p if p > 1 => format!("{succeeded}/1 of {p}"),
+            _ => format!("{succeeded}/1"),
+        },
+    };
+    let condition = |t: &str| {
+        s(o, &["status", "conditions"])
+            .and_then(Value::as_array)
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == t && c["status"] == "True"))
+    };
+    let status = if condition("Complete") {
+        "Complete"
+    } else if condition("Failed") {
+        "Failed"
+    } else if condition("Suspended") {
+        "Suspended"
+    } else {
+        "Running"
+    };
+    let start = s(o, &["status", "startTime"])
+        .and_then(Value::as_str)
+        .and_then(meta::parse_rfc3339);
+    let end = s(o, &["status", "completionTime"])
+        .and_then(Value::as_str)
+        .and_then(meta::parse_rfc3339)
+        .unwrap_or_else(now);
+    vec![
+        json!(meta::name(o)),
+        json!(status),
+        json!(completions),
+        json!(start.map(|s| human_duration(end - s)).unwrap_or_default()),
+        age(o),
+        json!(c),
+        json!(i),
+        json!(label_selector_string(s(o, &["spec", "selector"]))),
+    ]
+}
+
 /// Prints one object's cells.
 pub type RowPrinter = fn(&Value) -> Vec<Value>;
 
@@ -567,6 +634,506 @@ pub fn printer(def: &ResourceDef) -> (Vec<Column>, RowPrinter) {
                 vec![
                     json!(meta::name(o)),
                     json!(meta::meta_str(o, "creationTimestamp")),
+                ]
+            })
+        }
+        ("batch", "jobs") => (
+            vec![
+                NAME,
+                col("Status", "string", 0),
+                col("Completions", "string", 0),
+                col("Duration", "string", 0),
+                AGE,
+                col("Containers", "string", 1),
+                col("Images", "string", 1),
+                col("Selector", "string", 1),
+            ],
+            job_row,
+        ),
+        ("batch", "cronjobs") => (
+            vec![
+                NAME,
+                col("Schedule", "string", 0),
+                col("Timezone", "string", 0),
+                col("Suspend", "boolean", 0),
+                col("Active", "integer", 0),
+                col("Last Schedule", "string", 0),
+                AGE,
+                col("Containers", "string", 1),
+                col("Images", "string", 1),
+                col("Selector", "string", 1),
+            ],
+            |o| {
+                let (c, i) = containers_and_images(s(
+                    o,
+                    &["spec", "jobTemplate", "spec", "template", "spec"],
+                ));
+                let last = s(o, &["status", "lastScheduleTime"])
+                    .and_then(Value::as_str)
+                    .and_then(meta::parse_rfc3339);
+                vec![
+                    json!(meta::name(o)),
+                    json!(str_or(o, &["spec", "schedule"], "")),
+                    json!(str_or(o, &["spec", "timeZone"], "<none>")),
+                    json!(s(o, &["spec", "suspend"]) == Some(&Value::Bool(true))),
+                    json!(count(o, &["status", "active"])),
+                    json!(
+                        last.map(|t| human_duration(now() - t))
+                            .unwrap_or_else(|| "<none>".into())
+                    ),
+                    age(o),
+                    json!(c),
+                    json!(i),
+                    json!(label_selector_string(s(
+                        o,
+                        &["spec", "jobTemplate", "spec", "selector"]
+                    ))),
+                ]
+            },
+        ),
+        ("apps", "daemonsets") => (
+            vec![
+                NAME,
+                col("Desired", "integer", 0),
+                col("Current", "integer", 0),
+                col("Ready", "integer", 0),
+                col("Up-to-date", "integer", 0),
+                col("Available", "integer", 0),
+                col("Node Selector", "string", 0),
+                AGE,
+                col("Containers", "string", 1),
+                col("Images", "string", 1),
+                col("Selector", "string", 1),
+            ],
+            |o| {
+                let (c, i) = containers_and_images(s(o, &["spec", "template", "spec"]));
+                vec![
+                    json!(meta::name(o)),
+                    json!(int(o, &["status", "desiredNumberScheduled"])),
+                    json!(int(o, &["status", "currentNumberScheduled"])),
+                    json!(int(o, &["status", "numberReady"])),
+                    json!(int(o, &["status", "updatedNumberScheduled"])),
+                    json!(int(o, &["status", "numberAvailable"])),
+                    json!(selector_string(s(
+                        o,
+                        &["spec", "template", "spec", "nodeSelector"]
+                    ))),
+                    age(o),
+                    json!(c),
+                    json!(i),
+                    json!(label_selector_string(s(o, &["spec", "selector"]))),
+                ]
+            },
+        ),
+        ("apps", "statefulsets") => (
+            vec![
+                NAME,
+                col("Ready", "string", 0),
+                AGE,
+                col("Containers", "string", 1),
+                col("Images", "string", 1),
+            ],
+            |o| {
+                let (c, i) = containers_and_images(s(o, &["spec", "template", "spec"]));
+                vec![
+                    json!(meta::name(o)),
+                    json!(format!(
+                        "{}/{}",
+                        int(o, &["status", "readyReplicas"]),
+                        int(o, &["spec", "replicas"])
+                    )),
+                    age(o),
+                    json!(c),
+                    json!(i),
+                ]
+            },
+        ),
+        ("", "persistentvolumes") => (
+            vec![
+                NAME,
+                col("Capacity", "string", 0),
+                col("Access Modes", "string", 0),
+                col("Reclaim Policy", "string", 0),
+                col("Status", "string", 0),
+                col("Claim", "string", 0),
+                col("StorageClass", "string", 0),
+                col("VolumeAttributesClass", "string", 0),
+                col("Reason", "string", 0),
+                AGE,
+                col("VolumeMode", "string", 1),
+            ],
+            |o| {
+                let claim = match (
+                    s(o, &["spec", "claimRef", "namespace"]).and_then(Value::as_str),
+                    s(o, &["spec", "claimRef", "name"]).and_then(Value::as_str),
+                ) {
+                    (Some(ns), Some(n)) => format!("{ns}/{n}"),
+                    _ => String::new(),
+                };
+                vec![
+                    json!(meta::name(o)),
+                    json!(str_or(o, &["spec", "capacity", "storage"], "")),
+                    json!(access_modes(s(o, &["spec", "accessModes"]))),
+                    json!(str_or(o, &["spec", "persistentVolumeReclaimPolicy"], "")),
+                    json!(str_or(o, &["status", "phase"], "")),
+                    json!(claim),
+                    json!(str_or(o, &["spec", "storageClassName"], "")),
+                    json!(str_or(o, &["spec", "volumeAttributesClassName"], "<unset>")),
+                    json!(str_or(o, &["status", "reason"], "")),
+                    age(o),
+                    json!(str_or(o, &["spec", "volumeMode"], "Filesystem")),
+                ]
+            },
+        ),
+        ("", "persistentvolumeclaims") => (
+            vec![
+                NAME,
+                col("Status", "string", 0),
+                col("Volume", "string", 0),
+                col("Capacity", "string", 0),
+                col("Access Modes", "string", 0),
+                col("StorageClass", "string", 0),
+                col("VolumeAttributesClass", "string", 0),
+                AGE,
+                col("VolumeMode", "string", 1),
+            ],
+            |o| {
+                vec![
+                    json!(meta::name(o)),
+                    json!(str_or(o, &["status", "phase"], "")),
+                    json!(str_or(o, &["spec", "volumeName"], "")),
+                    json!(str_or(o, &["status", "capacity", "storage"], "")),
+                    json!(access_modes(s(o, &["status", "accessModes"]))),
+                    json!(str_or(o, &["spec", "storageClassName"], "")),
+                    json!(str_or(o, &["spec", "volumeAttributesClassName"], "<unset>")),
+                    age(o),
+                    json!(str_or(o, &["spec", "volumeMode"], "Filesystem")),
+                ]
+            },
+        ),
+        ("storage.k8s.io", "storageclasses") => (
+            vec![
+                NAME,
+                col("Provisioner", "string", 0),
+                col("ReclaimPolicy", "string", 0),
+                col("VolumeBindingMode", "string", 0),
+                col("AllowVolumeExpansion", "string", 0),
+                AGE,
+            ],
+            |o| {
+                let default = [
+                    "storageclass.kubernetes.io/is-default-class",
+                    "storageclass.beta.kubernetes.io/is-default-class",
+                ]
+                .iter()
+                .any(|a| {
+                    s(o, &["metadata", "annotations", a]).and_then(Value::as_str) == Some("true")
+                });
+                let name = meta::name(o).unwrap_or_default();
+                vec![
+                    json!(if default {
+                        format!("{name} (default)")
+                    } else {
+                        name.to_string()
+                    }),
+                    json!(str_or(o, &["provisioner"], "")),
+                    json!(str_or(o, &["reclaimPolicy"], "Delete")),
+                    json!(str_or(o, &["volumeBindingMode"], "Immediate")),
+                    json!(s(o, &["allowVolumeExpansion"]) == Some(&Value::Bool(true))),
+                    age(o),
+                ]
+            },
+        ),
+        ("", "events") => (
+            vec![
+                col("Last Seen", "string", 0),
+                col("Type", "string", 0),
+                col("Reason", "string", 0),
+                col("Object", "string", 0),
+                col("Subobject", "string", 1),
+                col("Source", "string", 1),
+                col("Message", "string", 0),
+                col("First Seen", "string", 1),
+                col("Count", "string", 1),
+                NAME,
+            ],
+            |o| {
+                let since = |f: &str| {
+                    s(o, &[f])
+                        .and_then(Value::as_str)
+                        .and_then(meta::parse_rfc3339)
+                        .map(|t| human_duration(now() - t))
+                        .unwrap_or_else(|| "<unknown>".into())
+                };
+                let last = s(o, &["lastTimestamp"])
+                    .and_then(Value::as_str)
+                    .map(|_| since("lastTimestamp"))
+                    .unwrap_or_else(|| since("eventTime"));
+                let object = format!(
+                    "{}/{}",
+                    str_or(o, &["involvedObject", "kind"], "").to_lowercase(),
+                    str_or(o, &["involvedObject", "name"], "")
+                );
+                vec![
+                    json!(last),
+                    json!(str_or(o, &["type"], "")),
+                    json!(str_or(o, &["reason"], "")),
+                    json!(object),
+                    json!(str_or(o, &["involvedObject", "fieldPath"], "")),
+                    json!(str_or(
+                        o,
+                        &["source", "component"],
+                        str_or(o, &["reportingComponent"], "")
+                    )),
+                    json!(str_or(o, &["message"], "")),
+                    json!(since("firstTimestamp")),
+                    json!(int(o, &["count"])),
+                    json!(meta::name(o)),
+                ]
+            },
+        ),
+        ("networking.k8s.io", "ingresses") => (
+            vec![
+                NAME,
+                col("Class", "string", 0),
+                col("Hosts", "string", 0),
+                col("Address", "string", 0),
+                col("Ports", "string", 0),
+                AGE,
+            ],
+            |o| {
+                let hosts: Vec<&str> = s(o, &["spec", "rules"])
+                    .and_then(Value::as_array)
+                    .map(|r| r.iter().filter_map(|x| x.get("host")?.as_str()).collect())
+                    .unwrap_or_default();
+                let ports = if s(o, &["spec", "tls"])
+                    .and_then(Value::as_array)
+                    .is_some_and(|t| !t.is_empty())
+                {
+                    "80, 443"
+                } else {
+                    "80"
+                };
+                let addresses: Vec<&str> = s(o, &["status", "loadBalancer", "ingress"])
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|i| i.get("ip").or_else(|| i.get("hostname"))?.as_str())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                vec![
+                    json!(meta::name(o)),
+                    json!(str_or(o, &["spec", "ingressClassName"], "<none>")),
+                    json!(if hosts.is_empty() {
+                        "*".to_string()
+                    } else {
+                        hosts.join(",")
+                    }),
+                    json!(addresses.join(",")),
+                    json!(ports),
+                    age(o),
+                ]
+            },
+        ),
+        ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings") => (
+            vec![
+                NAME,
+                col("Role", "string", 0),
+                AGE,
+                col("Users", "string", 1),
+                col("Groups", "string", 1),
+                col("ServiceAccounts", "string", 1),
+            ],
+            |o| {
+                let subjects = |kind: &str| -> String {
+                    s(o, &["subjects"])
+                        .and_then(Value::as_array)
+                        .map(|a| {
+                            a.iter()
+                                .filter(|x| x.get("kind").and_then(Value::as_str) == Some(kind))
+                                .map(
+                                    |x| match (kind, x.get("namespace").and_then(Value::as_str)) {
+                                        ("ServiceAccount", Some(ns)) => format!(
+                                            "{ns}/{}",
+                                            x.get("name")
+                                                .and_then(Value::as_str)
+                                                .unwrap_or_default()
+                                        ),
+                                        _ => x
+                                            .get("name")
+                                            .and_then(Value::as_str)
+                                            .unwrap_or_default()
+                                            .to_string(),
+                                    },
+                                )
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        })
+                        .unwrap_or_default()
+                };
+                vec![
+                    json!(meta::name(o)),
+                    json!(format!(
+                        "{}/{}",
+                        str_or(o, &["roleRef", "kind"], ""),
+                        str_or(o, &["roleRef", "name"], "")
+                    )),
+                    age(o),
+                    json!(subjects("User")),
+                    json!(subjects("Group")),
+                    json!(subjects("ServiceAccount")),
+                ]
+            },
+        ),
+        ("rbac.authorization.k8s.io", "roles" | "clusterroles") | ("", "limitranges") => {
+            (vec![NAME, col("Created At", "date", 0)], |o| {
+                vec![
+                    json!(meta::name(o)),
+                    json!(meta::meta_str(o, "creationTimestamp")),
+                ]
+            })
+        }
+        ("policy", "poddisruptionbudgets") => (
+            vec![
+                NAME,
+                col("Min Available", "string", 0),
+                col("Max Unavailable", "string", 0),
+                col("Allowed Disruptions", "integer", 0),
+                AGE,
+            ],
+            |o| {
+                let shown = |f: &str| match s(o, &["spec", f]) {
+                    Some(Value::String(x)) => x.clone(),
+                    Some(Value::Number(n)) => n.to_string(),
+                    _ => "N/A".into(),
+                };
+                vec![
+                    json!(meta::name(o)),
+                    json!(shown("minAvailable")),
+                    json!(shown("maxUnavailable")),
+                    json!(int(o, &["status", "disruptionsAllowed"])),
+                    age(o),
+                ]
+            },
+        ),
+        ("scheduling.k8s.io", "priorityclasses") => (
+            vec![
+                NAME,
+                col("Value", "integer", 0),
+                col("Global-Default", "boolean", 0),
+                AGE,
+                col("Preemption-Policy", "string", 0),
+            ],
+            |o| {
+                vec![
+                    json!(meta::name(o)),
+                    json!(int(o, &["value"])),
+                    json!(s(o, &["globalDefault"]) == Some(&Value::Bool(true))),
+                    age(o),
+                    json!(str_or(o, &["preemptionPolicy"], "PreemptLowerPriority")),
+                ]
+            },
+        ),
+        ("", "resourcequotas") => (
+            vec![
+                NAME,
+                AGE,
+                col("Request", "string", 0),
+                col("Limit", "string", 0),
+            ],
+            |o| {
+                let (mut req, mut lim) = (Vec::new(), Vec::new());
+                if let Some(Value::Object(hard)) = s(o, &["spec", "hard"]) {
+                    for (k, v) in hard {
+                        let used = s(o, &["status", "used", k])
+                            .and_then(Value::as_str)
+                            .unwrap_or("0");
+                        let entry = format!("{}: {used}/{}", k, v.as_str().unwrap_or_default());
+                        if k.starts_with("limits.") {
+                            lim.push(entry)
+                        } else {
+                            req.push(entry)
+                        }
+                    }
+                }
+                vec![
+                    json!(meta::name(o)),
+                    age(o),
+                    json!(req.join(", ")),
+                    json!(lim.join(", ")),
+                ]
+            },
+        ),
+        ("coordination.k8s.io", "leases") => (vec![NAME, col("Holder", "string", 0), AGE], |o| {
+            vec![
+                json!(meta::name(o)),
+                json!(str_or(o, &["spec", "holderIdentity"], "")),
+                age(o),
+            ]
+        }),
+        ("discovery.k8s.io", "endpointslices") => (
+            vec![
+                NAME,
+                col("AddressType", "string", 0),
+                col("Ports", "string", 0),
+                col("Endpoints", "string", 0),
+                AGE,
+            ],
+            |o| {
+                let ports: Vec<String> = s(o, &["ports"])
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|p| p.get("port")?.as_i64().map(|n| n.to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let addrs: Vec<String> = s(o, &["endpoints"])
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .flat_map(|e| {
+                                e.get("addresses")
+                                    .and_then(Value::as_array)
+                                    .into_iter()
+                                    .flatten()
+                                    .filter_map(|x| x.as_str().map(str::to_string))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let shown = if addrs.len() > 3 {
+                    format!("{} + {} more...", addrs[..3].join(","), addrs.len() - 3)
+                } else if addrs.is_empty() {
+                    "<unset>".into()
+                } else {
+                    addrs.join(",")
+                };
+                vec![
+                    json!(meta::name(o)),
+                    json!(str_or(o, &["addressType"], "")),
+                    json!(if ports.is_empty() {
+                        "<unset>".to_string()
+                    } else {
+                        ports.join(",")
+                    }),
+                    json!(shown),
+                    age(o),
+                ]
+            },
+        ),
+        ("networking.k8s.io", "networkpolicies") => {
+            (vec![NAME, col("Pod-Selector", "string", 0), AGE], |o| {
+                let sel = label_selector_string(s(o, &["spec", "podSelector"]));
+                vec![
+                    json!(meta::name(o)),
+                    json!(if sel == "<none>" {
+                        "<none>".to_string()
+                    } else {
+                        sel
+                    }),
+                    age(o),
                 ]
             })
         }

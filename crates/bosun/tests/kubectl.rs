@@ -897,3 +897,54 @@ fn bad_input_gets_upstreams_status_and_stores_nothing() {
         "{names}"
     );
 }
+
+#[test]
+fn kubectl_get_prints_upstreams_columns_for_each_kind() {
+    let c = Cluster::start();
+    c.ok(&["create", "job", "j", "--image=busybox", "--", "echo", "hi"]);
+    c.ok(&[
+        "create",
+        "cronjob",
+        "cj",
+        "--image=busybox",
+        "--schedule=*/5 * * * *",
+        "--",
+        "date",
+    ]);
+    c.ok(&["create", "quota", "q", "--hard=pods=10,limits.cpu=2"]);
+    c.ok(&[
+        "create",
+        "rolebinding",
+        "rb",
+        "--clusterrole=view",
+        "--user=dev",
+    ]);
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: PersistentVolume\nmetadata: {name: pv1}\nspec: {capacity: {storage: 1Gi}, accessModes: [ReadWriteOnce], hostPath: {path: /tmp/pv1}}\n---\napiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: fast, annotations: {storageclass.kubernetes.io/is-default-class: \"true\"}}\nprovisioner: rancher.io/local-path\n",
+    );
+    let header = |kind: &str| {
+        c.ok(&["get", kind])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(header("jobs"), "NAME STATUS COMPLETIONS DURATION AGE");
+    assert_eq!(
+        header("cronjobs"),
+        "NAME SCHEDULE TIMEZONE SUSPEND ACTIVE LAST SCHEDULE AGE"
+    );
+    assert_eq!(header("quota"), "NAME AGE REQUEST LIMIT");
+    assert_eq!(header("rolebindings"), "NAME ROLE AGE");
+    assert_eq!(
+        header("pv"),
+        "NAME CAPACITY ACCESS MODES RECLAIM POLICY STATUS CLAIM STORAGECLASS VOLUMEATTRIBUTESCLASS REASON AGE"
+    );
+    assert!(c.ok(&["get", "sc"]).contains("fast (default)"));
+    assert!(c.ok(&["get", "quota", "q"]).contains("limits.cpu: 0/2"));
+    assert!(c.ok(&["get", "pv"]).contains("RWO"));
+    assert!(c.ok(&["get", "job", "j"]).contains("0/1"));
+}
