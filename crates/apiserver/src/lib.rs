@@ -18,6 +18,7 @@
 //! - [`cache`]: the watch cache lists and watches are served from.
 //! - [`registry`]: object operations over the store, shared by every resource.
 //! - [`openapi`]: the OpenAPI v3 documents kubectl validates and explains with.
+//! - [`metrics`]: `/metrics` in Prometheus' text format.
 //! - [`negotiate`]: request bodies in and responses out (JSON, YAML, tables).
 //! - [`allocate`]: Service cluster IPs and node ports.
 //! - [`bootstrap`]: what exists at first start (the system namespaces).
@@ -27,6 +28,7 @@ pub mod bootstrap;
 pub mod cache;
 pub mod crd;
 pub mod discovery;
+pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
 pub mod path;

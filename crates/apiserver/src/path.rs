@@ -5,6 +5,8 @@
 pub enum Target {
     /// `/version`
     Version,
+    /// `/metrics`
+    Metrics,
     /// `/healthz`, `/livez`, `/readyz` and their sub-checks.
     Health,
     /// `/api`
@@ -50,6 +52,7 @@ pub fn parse(path: &str, namespaced: impl Fn(&str, &str, &str) -> bool) -> Targe
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     match segs.as_slice() {
         ["version"] => Target::Version,
+        ["metrics"] => Target::Metrics,
         [h, ..] if matches!(*h, "healthz" | "livez" | "readyz") => Target::Health,
         ["api"] => Target::CoreVersions,
         ["apis"] => Target::Groups,

@@ -28,6 +28,8 @@ pub struct ApiState {
     pub advertise: String,
     /// Generated OpenAPI documents, shared with the CRD controller that invalidates them.
     pub openapi: Arc<OpenApiCache>,
+    /// Prometheus metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 type Query = HashMap<String, String>;
@@ -62,6 +64,14 @@ pub async fn handle(
         )),
         Target::Health => Ok(negotiate::text(200, "ok")),
         _ if user.is_none() => Err(ApiError::unauthorized()),
+        Target::Metrics => {
+            let mut resp = negotiate::text(200, &state.metrics.render());
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            Ok(resp)
+        }
         Target::CoreVersions => Ok(negotiate::respond(
             200,
             &discovery::core_versions(&state.advertise),

@@ -69,11 +69,13 @@ impl ApiServer {
             .await
             .map_err(|e| e.message)?;
         let openapi = Arc::new(crate::openapi::OpenApiCache::default());
+        let metrics = Arc::new(crate::metrics::Metrics::new(registry.cache.clone()));
         let state = Arc::new(ApiState {
             registry,
             table,
             advertise: config.advertise.clone(),
             openapi: openapi.clone(),
+            metrics,
         });
         crate::crd::spawn(state.registry.clone(), openapi);
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -135,12 +137,14 @@ async fn accept_loop(
             let user = tls::peer_user(tls.get_ref().1);
             let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                 let state = state.clone();
+                let metrics = state.metrics.clone();
                 let user = user.clone();
                 async move {
                     let method = req.method().clone();
                     let uri = req.uri().clone();
                     let began = std::time::Instant::now();
                     let resp = rest::handle(state, user, req.map(Body::new)).await;
+                    metrics.observe(method.as_str(), resp.status().as_u16(), began.elapsed().as_secs_f64());
                     tracing::debug!(%method, %uri, status = resp.status().as_u16(), micros = began.elapsed().as_micros() as u64, "request");
                     Ok::<_, Infallible>(resp)
                 }

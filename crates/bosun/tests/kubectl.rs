@@ -40,6 +40,11 @@ fn kubectl_reaches_the_server_and_sees_the_system_namespaces() {
         table.contains("kube-system") && table.contains("Active"),
         "{table}"
     );
+    let metrics = c.ok(&["get", "--raw", "/metrics"]);
+    assert!(
+        metrics.contains("apiserver_request_total{") && metrics.contains("bosun_watch_cache_hits"),
+        "{metrics}"
+    );
     let resources = c.ok(&["api-resources"]);
     assert!(
         resources.contains("deployments")
