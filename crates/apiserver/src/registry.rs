@@ -115,7 +115,16 @@ pub struct Registry {
     pub network: Arc<ServiceNetwork>,
     /// Lists and watches served from memory.
     pub cache: Arc<WatchCache>,
+    /// The lease new Events are attached to, and when it was granted.
+    pub event_lease: Arc<std::sync::Mutex<Option<(i64, std::time::Instant)>>>,
 }
+
+/// How long Events live (upstream's `--event-ttl` default).
+pub const EVENT_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Events created within this long share one lease, as upstream's lease manager does, so that
+/// a busy cluster does not hold a lease per Event.
+const EVENT_LEASE_REUSE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Maps a store error to the API error upstream answers with.
 pub fn store_error(def: &ResourceDef, name: &str, e: StoreError) -> ApiError {
@@ -408,6 +417,22 @@ impl Registry {
         }))
     }
 
+    /// The lease for a new Event: the current one while it is young, else a fresh one.
+    async fn event_lease(&self) -> Result<i64, StoreError> {
+        if let Some((id, granted)) = *self.event_lease.lock().expect("event lease lock")
+            && granted.elapsed() < EVENT_LEASE_REUSE
+        {
+            return Ok(id);
+        }
+        // The lease outlives its last Event's TTL by the reuse window.
+        let id = self
+            .store
+            .grant_lease(EVENT_TTL + EVENT_LEASE_REUSE)
+            .await?;
+        *self.event_lease.lock().expect("event lease lock") = Some((id, std::time::Instant::now()));
+        Ok(id)
+    }
+
     async fn check_namespace(&self, ns: &str) -> Result<(), ApiError> {
         let key = format!("/registry/namespaces/{ns}");
         let got = self
@@ -507,7 +532,19 @@ impl Registry {
         if is_service {
             self.allocate_service(&mut obj, &self.network).await?;
         }
-        match self.store.create(&key, to_bytes(&obj), None).await {
+        let lease = if matches!(
+            (def.group.as_str(), def.plural.as_str()),
+            ("", "events") | ("events.k8s.io", "events")
+        ) {
+            Some(
+                self.event_lease()
+                    .await
+                    .map_err(|e| store_error(def, &name, e))?,
+            )
+        } else {
+            None
+        };
+        match self.store.create(&key, to_bytes(&obj), lease).await {
             Ok(rev) => {
                 meta::set_resource_version(&mut obj, rev);
                 Ok(obj)
@@ -775,7 +812,12 @@ impl Registry {
         }
         match self
             .store
-            .update(&key, to_bytes(&obj), kv.mod_revision, None)
+            .update(
+                &key,
+                to_bytes(&obj),
+                kv.mod_revision,
+                (kv.lease != 0).then_some(kv.lease),
+            )
             .await
         {
             Ok(rev) => {
@@ -843,7 +885,12 @@ impl Registry {
                 }
                 match self
                     .store
-                    .update(&kv.key, to_bytes(&marked), kv.mod_revision, None)
+                    .update(
+                        &kv.key,
+                        to_bytes(&marked),
+                        kv.mod_revision,
+                        (kv.lease != 0).then_some(kv.lease),
+                    )
                     .await
                 {
                     Ok(rev) => {

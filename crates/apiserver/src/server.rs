@@ -64,6 +64,7 @@ impl ApiServer {
             table: table.clone(),
             network,
             cache,
+            event_lease: Default::default(),
         };
         bootstrap::ensure_system_objects(&registry, &config.advertise)
             .await
