@@ -152,3 +152,82 @@ pub fn resources(table: &ResourceTable, group: &str, version: &str) -> Result<Va
         json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
     )
 }
+
+/// The media type of aggregated discovery, which clients check on the response.
+pub const AGGREGATED_MEDIA_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Whether an Accept header asks for aggregated discovery (v2).
+pub fn wants_aggregated(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| {
+        a.split(',').any(|alt| {
+            let params: Vec<&str> = alt.split(';').map(str::trim).collect();
+            params.contains(&"g=apidiscovery.k8s.io")
+                && params.contains(&"v=v2")
+                && params.contains(&"as=APIGroupDiscoveryList")
+        })
+    })
+}
+
+fn aggregated_resource(def: &ResourceDef) -> Value {
+    let subresources: Vec<Value> = def
+        .subresources
+        .iter()
+        .map(|sub| {
+            let legacy = subresource_entry(def, sub);
+            json!({
+                "subresource": sub,
+                "responseKind": {
+                    "group": legacy.get("group").and_then(Value::as_str).unwrap_or(&def.group),
+                    "version": legacy.get("version").and_then(Value::as_str).unwrap_or(&def.version),
+                    "kind": legacy["kind"],
+                },
+                "verbs": legacy["verbs"],
+            })
+        })
+        .collect();
+    let mut r = json!({
+        "resource": def.plural,
+        "responseKind": {"group": def.group, "version": def.version, "kind": def.kind},
+        "scope": if def.namespaced() { "Namespaced" } else { "Cluster" },
+        "singularResource": def.singular,
+        "verbs": def.verbs,
+    });
+    if !def.short_names.is_empty() {
+        r["shortNames"] = json!(def.short_names);
+    }
+    if !def.categories.is_empty() {
+        r["categories"] = json!(def.categories);
+    }
+    if !subresources.is_empty() {
+        r["subresources"] = json!(subresources);
+    }
+    r
+}
+
+/// `/api` or `/apis` as aggregated discovery: every group, version and resource in one answer.
+pub fn aggregated(table: &ResourceTable, core: bool) -> Value {
+    let groups: Vec<(String, Vec<String>)> = if core {
+        vec![(String::new(), vec!["v1".to_string()])]
+    } else {
+        table.groups()
+    };
+    let items: Vec<Value> = groups
+        .iter()
+        .map(|(g, versions)| {
+            let versions: Vec<Value> = versions
+                .iter()
+                .map(|v| {
+                    let resources: Vec<Value> = table
+                        .in_group_version(g, v)
+                        .iter()
+                        .map(|d| aggregated_resource(d))
+                        .collect();
+                    json!({"version": v, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            json!({"metadata": {"name": g, "creationTimestamp": null}, "versions": versions})
+        })
+        .collect();
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
+}

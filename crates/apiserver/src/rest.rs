@@ -55,7 +55,22 @@ pub async fn handle(
     let target = path::parse(req.uri().path(), |g, v, p| {
         table.lookup(g, v, p).is_some_and(|d| d.namespaced())
     });
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let aggregated = discovery::wants_aggregated(accept.as_deref());
     let result = match target {
+        Target::CoreVersions | Target::Groups if aggregated && user.is_some() => {
+            let body = discovery::aggregated(&state.table, target == Target::CoreVersions);
+            let mut resp = negotiate::respond(200, &body, Output::Json, &[]);
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static(discovery::AGGREGATED_MEDIA_TYPE),
+            );
+            Ok(resp)
+        }
         Target::Version => Ok(negotiate::respond(
             200,
             &discovery::version(),
