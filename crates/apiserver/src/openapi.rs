@@ -77,3 +77,37 @@ impl OpenApiCache {
         self.with(table, |docs| docs.get(path).map(|(_, b)| b.clone()))
     }
 }
+
+/// `/openapi/v2`: a minimal Swagger 2.0 document. Kinds are described in the v3 documents;
+/// kubectl still asks v2 about kinds v3 cannot answer for (a `List` file) and, finding nothing
+/// there, falls back to its own handling instead of failing. kubectl reads it as gnostic's
+/// protobuf `openapi.v2.Document`, other clients as JSON.
+pub fn v2_document(protobuf: bool) -> (Bytes, &'static str) {
+    let version = crate::git_version();
+    if !protobuf {
+        let doc = json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": version}, "paths": {}, "definitions": {}});
+        return (Bytes::from(doc.to_string()), "application/json");
+    }
+    fn field(tag: u8, body: &[u8], out: &mut Vec<u8>) {
+        out.push(tag << 3 | 2);
+        let mut len = body.len();
+        while len >= 0x80 {
+            out.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        out.push(len as u8);
+        out.extend_from_slice(body);
+    }
+    let mut info = Vec::new();
+    field(1, b"Kubernetes", &mut info);
+    field(2, version.as_bytes(), &mut info);
+    let mut doc = Vec::new();
+    field(1, b"2.0", &mut doc);
+    field(2, &info, &mut doc);
+    field(8, &[], &mut doc);
+    field(9, &[], &mut doc);
+    (
+        Bytes::from(doc),
+        "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+    )
+}

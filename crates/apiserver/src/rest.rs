@@ -120,7 +120,17 @@ pub async fn handle(
             }
             None => Err(ApiError::no_such_path()),
         },
-        Target::OpenApiV2 | Target::Unknown => Err(ApiError::no_such_path()),
+        Target::OpenApiV2 => {
+            let protobuf = accept.as_deref().is_some_and(|a| a.contains("protobuf"));
+            let (bytes, content_type) = crate::openapi::v2_document(protobuf);
+            let mut resp = Response::new(Body::from(bytes));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static(content_type),
+            );
+            Ok(resp)
+        }
+        Target::Unknown => Err(ApiError::no_such_path()),
         Target::Resource(rp) => resource(&state, rp, req).await,
     };
     result.unwrap_or_else(|e| negotiate::error(&e))

@@ -953,3 +953,29 @@ fn kubectl_get_prints_upstreams_columns_for_each_kind() {
     assert!(c.ok(&["get", "pv"]).contains("RWO"));
     assert!(c.ok(&["get", "job", "j"]).contains("0/1"));
 }
+
+#[test]
+fn exported_lists_apply_with_default_validation() {
+    let c = Cluster::start();
+    c.ok(&["create", "deployment", "web", "--image=nginx:1.27"]);
+    c.ok(&["create", "configmap", "cfg", "--from-literal=a=b"]);
+    let exported = c.ok(&["get", "deploy/web", "cm/cfg", "-o", "yaml"]);
+    assert!(exported.starts_with("apiVersion: v1\nitems:"), "{exported}");
+    c.ok(&["delete", "deploy/web", "cm/cfg"]);
+    // What `get -o yaml` printed is a List; it applies as it is, resourceVersions aside.
+    let cleaned: String = exported
+        .lines()
+        .filter(|l| !l.contains("resourceVersion:") && !l.contains("uid:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let out = c.ok_stdin(&["apply", "-f", "-"], &cleaned);
+    assert!(
+        out.contains("deployment.apps/web created") && out.contains("configmap/cfg created"),
+        "{out}"
+    );
+    let err = c.fails_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: l1}\n  bogus: 1\n");
+    assert!(
+        err.contains(r#"strict decoding error: unknown field "bogus""#),
+        "{err}"
+    );
+}
