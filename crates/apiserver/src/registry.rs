@@ -45,6 +45,17 @@ impl FieldValidation {
     }
 }
 
+/// What a delete asks for (upstream's `DeleteOptions`).
+#[derive(Clone, Debug, Default)]
+pub struct DeleteOptions {
+    /// Delete only while the object is at this resourceVersion.
+    pub precondition_rv: Option<i64>,
+    /// `Background` (the default), `Foreground` or `Orphan`.
+    pub propagation: Option<String>,
+    /// Seconds a pod on a node gets to stop; 0 deletes at once.
+    pub grace_period: Option<i64>,
+}
+
 /// Options of a write.
 #[derive(Clone, Debug, Default)]
 pub struct WriteOptions {
@@ -839,12 +850,12 @@ impl Registry {
         def: &ResourceDef,
         ns: Option<&str>,
         name: &str,
-        precondition_rv: Option<i64>,
+        del: &DeleteOptions,
         opts: &WriteOptions,
     ) -> Result<(Value, bool), ApiError> {
         loop {
             let kv = self.get_kv(def, ns, name).await?;
-            if let Some(p) = precondition_rv
+            if let Some(p) = del.precondition_rv
                 && p != kv.mod_revision
             {
                 return Err(ApiError::conflict(
@@ -858,26 +869,69 @@ impl Registry {
                 ));
             }
             let obj = from_kv(def, &kv)?;
-            let finalizers = obj
-                .get("metadata")
-                .and_then(|m| m.get("finalizers"))
+            // Foreground and Orphan deletion leave the dependents to the garbage collector,
+            // which finds the object marked with upstream's finalizers.
+            let added: Vec<&str> = match del.propagation.as_deref() {
+                Some("Foreground") => vec!["foregroundDeletion"],
+                Some("Orphan") => vec!["orphan"],
+                _ => Vec::new(),
+            };
+            // A pod on a node is given its grace period to stop; its kubelet then deletes it
+            // with none. A pod on no node has nothing to stop.
+            let is_pod = def.group.is_empty() && def.plural == "pods";
+            let grace = if is_pod
+                && obj
+                    .pointer("/spec/nodeName")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| !n.is_empty())
+            {
+                del.grace_period
+                    .or_else(|| {
+                        obj.pointer("/spec/terminationGracePeriodSeconds")
+                            .and_then(Value::as_i64)
+                    })
+                    .unwrap_or(30)
+                    .max(0)
+            } else {
+                0
+            };
+            let existing = obj
+                .pointer("/metadata/finalizers")
                 .and_then(Value::as_array)
-                .is_some_and(|f| !f.is_empty())
-                || (def.group.is_empty() && def.plural == "namespaces");
-            if finalizers {
-                if obj
-                    .get("metadata")
-                    .and_then(|m| m.get("deletionTimestamp"))
-                    .is_some()
-                {
+                .is_some_and(|f| !f.is_empty());
+            let namespace = def.group.is_empty() && def.plural == "namespaces";
+            let marked_already = obj.pointer("/metadata/deletionTimestamp").is_some();
+            if marked_already {
+                let forced = is_pod && del.grace_period == Some(0);
+                if existing || namespace || !forced {
                     return Ok((obj, false));
                 }
+            } else if existing || namespace || !added.is_empty() || grace > 0 {
                 let mut marked = obj.clone();
-                meta::metadata_mut(&mut marked)
-                    .insert("deletionTimestamp".into(), json!(meta::now_rfc3339()));
-                meta::metadata_mut(&mut marked)
-                    .insert("deletionGracePeriodSeconds".into(), json!(0));
-                if def.group.is_empty() && def.plural == "namespaces" {
+                let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(grace);
+                let at = format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                    at.year(),
+                    u8::from(at.month()),
+                    at.day(),
+                    at.hour(),
+                    at.minute(),
+                    at.second()
+                );
+                let m = meta::metadata_mut(&mut marked);
+                m.insert("deletionTimestamp".into(), json!(at));
+                m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                if !added.is_empty() {
+                    let list = m.entry("finalizers").or_insert_with(|| json!([]));
+                    if let Some(list) = list.as_array_mut() {
+                        for f in &added {
+                            if !list.iter().any(|x| x == f) {
+                                list.push(json!(f));
+                            }
+                        }
+                    }
+                }
+                if namespace {
                     marked["status"] = json!({"phase": "Terminating"});
                 }
                 if opts.dry_run {

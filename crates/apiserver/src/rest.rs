@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::negotiate::{self, MAX_BODY_BYTES, Output};
 use crate::openapi::OpenApiCache;
 use crate::path::{self, ResourcePath, Target};
-use crate::registry::{FieldValidation, ListQuery, PatchFn, Registry, WriteOptions};
+use crate::registry::{DeleteOptions, FieldValidation, ListQuery, PatchFn, Registry, WriteOptions};
 use crate::tls::UserInfo;
 use crate::{discovery, watch};
 
@@ -169,6 +169,29 @@ fn write_options(q: &Query, user_agent: Option<&str>) -> Result<WriteOptions, Ap
         field_manager: field_manager(q, user_agent)?,
         force: truthy(q, "force"),
     })
+}
+
+/// DeleteOptions from the request body, or from query parameters as kubectl sends them.
+fn delete_options(body: &Value, q: &Query) -> DeleteOptions {
+    let propagation = body
+        .get("propagationPolicy")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| q.get("propagationPolicy").cloned())
+        .or_else(|| {
+            (body.get("orphanDependents") == Some(&Value::Bool(true))).then(|| "Orphan".to_string())
+        });
+    DeleteOptions {
+        precondition_rv: body
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok()),
+        propagation,
+        grace_period: body
+            .get("gracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .or_else(|| q.get("gracePeriodSeconds").and_then(|g| g.parse().ok())),
+    }
 }
 
 fn list_query(def: &ResourceDef, q: &Query) -> Result<ListQuery, ApiError> {
@@ -502,14 +525,8 @@ async fn resource(
             {
                 opts.dry_run = true;
             }
-            let precondition = body
-                .get("preconditions")
-                .and_then(|p| p.get("resourceVersion"))
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse().ok());
-            let (obj, gone) = registry
-                .delete(&def, ns, &name, precondition, &opts)
-                .await?;
+            let del = delete_options(&body, &q);
+            let (obj, gone) = registry.delete(&def, ns, &name, &del, &opts).await?;
             if gone {
                 Ok(negotiate::respond(
                     200,
@@ -543,7 +560,13 @@ async fn resource(
                 let name = meta::name(&obj).unwrap_or_default().to_string();
                 let obj_ns = meta::namespace(&obj).map(str::to_string);
                 match registry
-                    .delete(&def, obj_ns.as_deref(), &name, None, &opts)
+                    .delete(
+                        &def,
+                        obj_ns.as_deref(),
+                        &name,
+                        &delete_options(&Value::Null, &q),
+                        &opts,
+                    )
                     .await
                 {
                     Ok((o, _)) => deleted.push(o),

@@ -979,3 +979,136 @@ fn exported_lists_apply_with_default_validation() {
         "{err}"
     );
 }
+
+#[test]
+fn deletion_honours_grace_periods_and_propagation_policies() {
+    let c = Cluster::start();
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: bound}\nspec: {nodeName: n1, terminationGracePeriodSeconds: 20, containers: [{name: c, image: nginx}]}\n",
+    );
+    // A pod on a node is given its grace period; nothing else happens until its kubelet acts.
+    c.ok(&["delete", "pod", "bound", "--wait=false"]);
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "pod",
+            "bound",
+            "-o",
+            "jsonpath={.metadata.deletionGracePeriodSeconds}"
+        ]),
+        "20"
+    );
+    assert!(c.ok(&["get", "pod", "bound"]).contains("Terminating"));
+    c.ok(&["delete", "pod", "bound", "--grace-period=0", "--force"]);
+    assert!(!c.kubectl(&["get", "pod", "bound"]).status.success());
+    // A pod on no node goes at once.
+    c.ok(&["run", "free", "--image=nginx"]);
+    c.ok(&["delete", "pod", "free"]);
+    assert!(!c.kubectl(&["get", "pod", "free"]).status.success());
+    // Foreground and orphan deletion leave their finalizers for the garbage collector.
+    c.ok(&["create", "deployment", "fg", "--image=nginx"]);
+    c.ok(&[
+        "delete",
+        "deployment",
+        "fg",
+        "--cascade=foreground",
+        "--wait=false",
+    ]);
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "deploy",
+            "fg",
+            "-o",
+            "jsonpath={.metadata.finalizers}"
+        ]),
+        r#"["foregroundDeletion"]"#
+    );
+    c.ok(&["create", "deployment", "or", "--image=nginx"]);
+    c.ok(&[
+        "delete",
+        "deployment",
+        "or",
+        "--cascade=orphan",
+        "--wait=false",
+    ]);
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "deploy",
+            "or",
+            "-o",
+            "jsonpath={.metadata.finalizers}"
+        ]),
+        r#"["orphan"]"#
+    );
+}
+
+#[test]
+fn more_of_the_notes_commands_behave_as_upstream() {
+    let c = Cluster::start();
+    let file = c.dir().join("app.properties");
+    std::fs::write(&file, "color=blue\n").unwrap();
+    let from_file = format!("--from-file={}", file.display());
+    c.ok(&["create", "configmap", "props", &from_file]);
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "cm",
+            "props",
+            "-o",
+            "jsonpath={.data.app\\.properties}"
+        ]),
+        "color=blue\n"
+    );
+    c.ok(&["create", "secret", "generic", "file-secret", &from_file]);
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "secret",
+            "file-secret",
+            "-o",
+            "jsonpath={.data.app\\.properties}"
+        ]),
+        "Y29sb3I9Ymx1ZQo="
+    );
+    c.ok(&["label", "cm", "props", "tier=front"]);
+    let columns = c.ok(&["get", "cm", "-L", "tier"]);
+    assert!(
+        columns.lines().next().unwrap().contains("TIER") && columns.contains("front"),
+        "{columns}"
+    );
+    c.ok(&[
+        "patch",
+        "cm",
+        "props",
+        "--type=json",
+        "-p",
+        r#"[{"op":"add","path":"/data/size","value":"L"}]"#,
+    ]);
+    assert_eq!(
+        c.ok(&["get", "cm", "props", "-o", "jsonpath={.data.size}"]),
+        "L"
+    );
+    let err = c.fails(&[
+        "patch",
+        "cm",
+        "props",
+        "--type=json",
+        "-p",
+        r#"[{"op":"test","path":"/data/size","value":"XL"}]"#,
+    ]);
+    assert!(
+        err.contains("the server rejected our request due to an error in our request"),
+        "{err}"
+    );
+    let err = c.fails_stdin(
+        &["create", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: broken\n",
+    );
+    assert!(
+        err.to_lowercase().contains("yaml") || err.contains("error"),
+        "{err}"
+    );
+}
