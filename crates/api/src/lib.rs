@@ -7,6 +7,7 @@
 //!   handlers are generic and driven entirely by these rows.
 //! - [`apply`]: server-side apply and field ownership (`managedFields`).
 //! - [`crd`]: CustomResourceDefinitions and the rows that serve their resources.
+//! - [`convert`]: conversion between versions of a kind that share storage.
 //! - [`codec`]: decoding a request body into an object the way upstream does, including strict
 //!   field validation against the kind's schema (k8s-openapi's types).
 //! - [`meta`]: object metadata rules shared by every kind (names, generateName, uid,
@@ -21,6 +22,7 @@
 
 pub mod apply;
 pub mod codec;
+pub mod convert;
 pub mod crd;
 pub mod meta;
 pub mod openapi;

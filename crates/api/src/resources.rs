@@ -57,6 +57,8 @@ pub struct ResourceDef {
     pub schema_name: String,
     /// What a custom resource's row carries besides (its CRD's schema and columns).
     pub custom: Option<CustomResource>,
+    /// For a version that is not the storage version: how its objects convert.
+    pub conversion: Option<Arc<dyn crate::convert::Conversion>>,
 }
 
 /// A custom resource version's schema, printer columns and scale subresource.
@@ -168,6 +170,7 @@ impl Builtin {
                 schema: Some(schema_of::<T>),
                 schema_name: T::schema_name().into_owned(),
                 custom: None,
+                conversion: None,
             },
         }
     }
@@ -199,6 +202,12 @@ impl Builtin {
     /// Upstream's storage prefix where it differs from the plural.
     pub fn storage(mut self, prefix: &str) -> Self {
         self.def.storage_prefix = prefix.to_string();
+        self
+    }
+
+    /// Served in this version, stored in another through `conversion`.
+    pub fn converted(mut self, conversion: impl crate::convert::Conversion) -> Self {
+        self.def.conversion = Some(Arc::new(conversion));
         self
     }
 
@@ -401,6 +410,12 @@ fn builtin_rows() -> Vec<ResourceDef> {
             .short(&["hpa"])
             .categories(all)
             .subresources(&["status"])
+            .build(),
+        Builtin::of::<autoscaling::v1::HorizontalPodAutoscaler>()
+            .short(&["hpa"])
+            .categories(all)
+            .subresources(&["status"])
+            .converted(crate::convert::HpaV1)
             .build(),
         // batch/v1
         Builtin::of::<batch::v1::CronJob>()

@@ -1123,6 +1123,72 @@ pub fn printer(def: &ResourceDef) -> (Vec<Column>, RowPrinter) {
                 ]
             },
         ),
+        ("autoscaling", "horizontalpodautoscalers") => (
+            vec![
+                NAME,
+                col("Reference", "string", 0),
+                col("Targets", "string", 0),
+                col("MinPods", "string", 0),
+                col("MaxPods", "integer", 0),
+                col("Replicas", "integer", 0),
+                AGE,
+            ],
+            |o| {
+                let mut targets: Vec<String> = Vec::new();
+                if let Some(t) =
+                    s(o, &["spec", "targetCPUUtilizationPercentage"]).and_then(Value::as_i64)
+                {
+                    let current = s(o, &["status", "currentCPUUtilizationPercentage"])
+                        .and_then(Value::as_i64)
+                        .map(|c| format!("{c}%"))
+                        .unwrap_or_else(|| "<unknown>".into());
+                    targets.push(format!("cpu: {current}/{t}%"));
+                }
+                for m in s(o, &["spec", "metrics"])
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if m.get("type").and_then(Value::as_str) == Some("Resource") {
+                        let name = m
+                            .pointer("/resource/name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        let target = m
+                            .pointer("/resource/target/averageUtilization")
+                            .map(|v| format!("{v}%"))
+                            .or_else(|| {
+                                m.pointer("/resource/target/averageValue")
+                                    .and_then(Value::as_str)
+                                    .map(str::to_string)
+                            })
+                            .unwrap_or_default();
+                        targets.push(format!("{name}: <unknown>/{target}"));
+                    }
+                }
+                vec![
+                    json!(meta::name(o)),
+                    json!(format!(
+                        "{}/{}",
+                        str_or(o, &["spec", "scaleTargetRef", "kind"], ""),
+                        str_or(o, &["spec", "scaleTargetRef", "name"], "")
+                    )),
+                    json!(if targets.is_empty() {
+                        "<none>".to_string()
+                    } else {
+                        targets.join(", ")
+                    }),
+                    json!(
+                        s(o, &["spec", "minReplicas"])
+                            .and_then(Value::as_i64)
+                            .unwrap_or(1)
+                    ),
+                    json!(int(o, &["spec", "maxReplicas"])),
+                    json!(int(o, &["status", "currentReplicas"])),
+                    age(o),
+                ]
+            },
+        ),
         ("networking.k8s.io", "networkpolicies") => {
             (vec![NAME, col("Pod-Selector", "string", 0), AGE], |o| {
                 let sel = label_selector_string(s(o, &["spec", "podSelector"]));

@@ -161,6 +161,9 @@ pub fn from_kv(def: &ResourceDef, kv: &KeyValue) -> Result<Value, ApiError> {
     let mut obj: Value = serde_json::from_slice(&kv.value)
         .map_err(|e| ApiError::internal(format!("stored object {} is not JSON: {e}", kv.key)))?;
     meta::set_resource_version(&mut obj, kv.mod_revision);
+    if let Some(c) = &def.conversion {
+        obj = c.from_storage(obj);
+    }
     // Custom resource versions convert by relabelling (conversion strategy None).
     if def.custom.is_some() {
         obj["apiVersion"] = json!(def.api_version());
@@ -168,8 +171,11 @@ pub fn from_kv(def: &ResourceDef, kv: &KeyValue) -> Result<Value, ApiError> {
     Ok(obj)
 }
 
-fn to_bytes(obj: &Value) -> Bytes {
-    let mut stored = obj.clone();
+fn to_bytes(def: &ResourceDef, obj: &Value) -> Bytes {
+    let mut stored = match &def.conversion {
+        Some(c) => c.to_storage(obj.clone()),
+        None => obj.clone(),
+    };
     if let Some(m) = stored.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
     }
@@ -555,7 +561,7 @@ impl Registry {
         } else {
             None
         };
-        match self.store.create(&key, to_bytes(&obj), lease).await {
+        match self.store.create(&key, to_bytes(def, &obj), lease).await {
             Ok(rev) => {
                 meta::set_resource_version(&mut obj, rev);
                 Ok(obj)
@@ -825,7 +831,7 @@ impl Registry {
             .store
             .update(
                 &key,
-                to_bytes(&obj),
+                to_bytes(def, &obj),
                 kv.mod_revision,
                 (kv.lease != 0).then_some(kv.lease),
             )
@@ -941,7 +947,7 @@ impl Registry {
                     .store
                     .update(
                         &kv.key,
-                        to_bytes(&marked),
+                        to_bytes(def, &marked),
                         kv.mod_revision,
                         (kv.lease != 0).then_some(kv.lease),
                     )

@@ -1112,3 +1112,43 @@ fn more_of_the_notes_commands_behave_as_upstream() {
         "{err}"
     );
 }
+
+#[test]
+fn a_horizontal_pod_autoscaler_is_served_in_v1_and_v2() {
+    let c = Cluster::start();
+    c.ok(&["create", "deployment", "web", "--image=nginx"]);
+    // kubectl 1.32 writes autoscaling/v1, 1.34 writes v2; both read the same object.
+    c.ok(&[
+        "autoscale",
+        "deployment",
+        "web",
+        "--min=1",
+        "--max=3",
+        "--cpu-percent=50",
+    ]);
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "horizontalpodautoscalers.v1.autoscaling",
+            "web",
+            "-o",
+            "jsonpath={.spec.targetCPUUtilizationPercentage}"
+        ]),
+        "50"
+    );
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "horizontalpodautoscalers.v2.autoscaling",
+            "web",
+            "-o",
+            "jsonpath={.spec.metrics[0].resource.target.averageUtilization}"
+        ]),
+        "50"
+    );
+    let table = c.ok(&["get", "hpa"]);
+    assert!(
+        table.contains("Deployment/web") && table.contains("cpu: <unknown>/50%"),
+        "{table}"
+    );
+}

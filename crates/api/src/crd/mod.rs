@@ -242,6 +242,7 @@ pub fn resource_defs(crd: &Value) -> Vec<ResourceDef> {
                 group.split('.').rev().collect::<Vec<_>>().join("."),
                 v.get("name").and_then(Value::as_str).unwrap_or_default()
             ),
+            conversion: None,
             custom: Some(crate::resources::CustomResource {
                 schema,
                 printer_columns: columns,
