@@ -11,7 +11,7 @@ pub trait Conversion: Send + Sync + 'static {
     /// The served version's object in the storage version.
     fn to_storage(&self, obj: Value) -> Value;
     /// A stored object in the served version.
-    fn from_storage(&self, obj: Value) -> Value;
+    fn to_served(&self, obj: Value) -> Value;
 }
 
 /// autoscaling/v1 HorizontalPodAutoscalers, stored as autoscaling/v2: the CPU utilization
@@ -40,7 +40,7 @@ impl Conversion for HpaV1 {
         obj
     }
 
-    fn from_storage(&self, mut obj: Value) -> Value {
+    fn to_served(&self, mut obj: Value) -> Value {
         obj["apiVersion"] = json!("autoscaling/v1");
         let cpu = |metrics: Option<&Value>, field: &str| -> Option<Value> {
             metrics?.as_array()?.iter().find_map(|m| {
@@ -86,6 +86,6 @@ mod tests {
             stored["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
             50
         );
-        assert_eq!(HpaV1.from_storage(stored), v1);
+        assert_eq!(HpaV1.to_served(stored), v1);
     }
 }

@@ -162,7 +162,7 @@ pub fn from_kv(def: &ResourceDef, kv: &KeyValue) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::internal(format!("stored object {} is not JSON: {e}", kv.key)))?;
     meta::set_resource_version(&mut obj, kv.mod_revision);
     if let Some(c) = &def.conversion {
-        obj = c.from_storage(obj);
+        obj = c.to_served(obj);
     }
     // Custom resource versions convert by relabelling (conversion strategy None).
     if def.custom.is_some() {
