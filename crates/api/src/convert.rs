@@ -72,6 +72,51 @@ impl Conversion for HpaV1 {
     }
 }
 
+/// events.k8s.io/v1 Events, stored as core/v1 Events (upstream keeps both in one place, so
+/// `kubectl describe` shows what controllers record through either API).
+pub struct EventsV1;
+
+/// Fields renamed between events.k8s.io/v1 and core/v1, as upstream's conversion maps them.
+const EVENT_FIELDS: &[(&str, &str)] = &[
+    ("regarding", "involvedObject"),
+    ("note", "message"),
+    ("deprecatedSource", "source"),
+    ("deprecatedFirstTimestamp", "firstTimestamp"),
+    ("deprecatedLastTimestamp", "lastTimestamp"),
+    ("deprecatedCount", "count"),
+    ("reportingController", "reportingComponent"),
+];
+
+fn rename(
+    mut obj: Value,
+    pairs: impl Iterator<Item = (&'static str, &'static str)>,
+    api_version: &str,
+) -> Value {
+    obj["apiVersion"] = json!(api_version);
+    if let Some(m) = obj.as_object_mut() {
+        for (from, to) in pairs {
+            if let Some(v) = m.remove(from) {
+                m.insert(to.to_string(), v);
+            }
+        }
+    }
+    obj
+}
+
+impl Conversion for EventsV1 {
+    fn to_storage(&self, obj: Value) -> Value {
+        rename(obj, EVENT_FIELDS.iter().copied(), "v1")
+    }
+
+    fn to_served(&self, obj: Value) -> Value {
+        rename(
+            obj,
+            EVENT_FIELDS.iter().map(|(a, b)| (*b, *a)),
+            "events.k8s.io/v1",
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +132,21 @@ mod tests {
             50
         );
         assert_eq!(HpaV1.to_served(stored), v1);
+    }
+
+    #[test]
+    fn an_events_v1_event_is_a_core_event_with_upstreams_field_names() {
+        let ev = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e"},
+            "regarding": {"kind": "Pod", "name": "p"}, "note": "pulled", "reason": "Pulled", "reportingController": "kubelet"});
+        let core = EventsV1.to_storage(ev.clone());
+        assert_eq!(
+            (
+                core["involvedObject"]["name"].as_str(),
+                core["message"].as_str()
+            ),
+            (Some("p"), Some("pulled"))
+        );
+        assert_eq!(core["reportingComponent"], "kubelet");
+        assert_eq!(EventsV1.to_served(core), ev);
     }
 }

@@ -404,7 +404,10 @@ fn builtin_rows() -> Vec<ResourceDef> {
             .subresources(&["scale", "status"])
             .build(),
         // events.k8s.io/v1
-        Builtin::of::<events::v1::Event>().short(&["ev"]).build(),
+        Builtin::of::<events::v1::Event>()
+            .short(&["ev"])
+            .converted(crate::convert::EventsV1)
+            .build(),
         // autoscaling
         Builtin::of::<autoscaling::v2::HorizontalPodAutoscaler>()
             .short(&["hpa"])

@@ -88,3 +88,42 @@ async fn events_expire_with_a_lease_that_updates_keep() {
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_written_through_either_api_read_through_both() {
+    let (_dir, r) = registry();
+    let opts = WriteOptions {
+        field_manager: "test".into(),
+        ..Default::default()
+    };
+    let ns = r.table.lookup("", "v1", "namespaces").unwrap();
+    r.create(&ns, None, json!({"metadata": {"name": "default"}}), &opts)
+        .await
+        .unwrap();
+    let new_api = r.table.lookup("events.k8s.io", "v1", "events").unwrap();
+    let core = r.table.lookup("", "v1", "events").unwrap();
+    let recorded = json!({"metadata": {"name": "e1"}, "eventTime": "2026-01-01T00:00:00.000000Z", "reportingController": "bosun/controllers",
+        "reportingInstance": "i", "action": "Scaling", "reason": "ScalingReplicaSet", "regarding": {"kind": "Deployment", "name": "web"}, "note": "scaled up", "type": "Normal"});
+    r.create(&new_api, Some("default"), recorded, &opts)
+        .await
+        .unwrap();
+    let seen = r.get(&core, Some("default"), "e1").await.unwrap();
+    assert_eq!(seen["apiVersion"], "v1");
+    assert_eq!(
+        (
+            seen["involvedObject"]["name"].as_str(),
+            seen["message"].as_str()
+        ),
+        (Some("web"), Some("scaled up"))
+    );
+    r.create(&core, Some("default"), json!({"metadata": {"name": "e2"}, "involvedObject": {"kind": "Pod", "name": "p"}, "message": "pulled"}), &opts).await.unwrap();
+    let back = r.get(&new_api, Some("default"), "e2").await.unwrap();
+    assert_eq!(
+        (
+            back["apiVersion"].as_str(),
+            back["note"].as_str(),
+            back["regarding"]["name"].as_str()
+        ),
+        (Some("events.k8s.io/v1"), Some("pulled"), Some("p"))
+    );
+}
