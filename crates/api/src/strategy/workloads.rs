@@ -163,40 +163,12 @@ fn go_map(m: &Map<String, Value>) -> String {
     format!("map[string]string{{{}}}", inner.join(", "))
 }
 
-/// Whether a `LabelSelector` object selects the given labels.
+/// Whether a `LabelSelector` object selects the given labels: its text form (as tables print
+/// it) parsed as a selector.
 fn selects(selector: &Value, labels: Option<&Map<String, Value>>) -> bool {
-    let mut parts = Vec::new();
-    if let Some(Value::Object(m)) = selector.get("matchLabels") {
-        parts.extend(
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())),
-        );
-    }
-    for e in selector
-        .get("matchExpressions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let key = e.get("key").and_then(Value::as_str).unwrap_or_default();
-        let values: Vec<&str> = e
-            .get("values")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        match e
-            .get("operator")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-        {
-            "In" => parts.push(format!("{key} in ({})", values.join(","))),
-            "NotIn" => parts.push(format!("{key} notin ({})", values.join(","))),
-            "Exists" => parts.push(key.to_string()),
-            "DoesNotExist" => parts.push(format!("!{key}")),
-            _ => {}
-        }
-    }
-    LabelSelector::parse(&parts.join(",")).is_ok_and(|s| s.matches(labels))
+    let text = crate::table::label_selector_string(Some(selector));
+    let text = if text == "<none>" { "" } else { text.as_str() };
+    LabelSelector::parse(text).is_ok_and(|s| s.matches(labels))
 }
 
 pub(super) fn validate(def: &ResourceDef, obj: &Value, errs: &mut Vec<FieldError>) {
