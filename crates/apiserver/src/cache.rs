@@ -112,10 +112,12 @@ impl WatchCache {
         at_least: Option<Revision>,
     ) -> Option<(Vec<KeyValue>, Revision)> {
         let rc = self.resource(resource_prefix);
-        let wait = if at_least.is_some() {
-            Duration::from_millis(100)
-        } else {
-            Duration::from_secs(3)
+        // A store that reports progress lets the cache catch up on a busy store; one that does not
+        // (etcd here) would leave the read waiting for nothing, so it goes to the store at once.
+        let wait = match at_least {
+            None => Duration::from_secs(3),
+            Some(_) if self.store.reports_progress() => Duration::from_millis(100),
+            Some(_) => Duration::ZERO,
         };
         if !Self::current(&rc, at_least, wait).await {
             self.misses.fetch_add(1, Ordering::Relaxed);

@@ -201,6 +201,12 @@ pub trait Store: Send + Sync + 'static {
         self.watch(range, start).await
     }
 
+    /// Whether [`Store::watch_with_progress`] reports progress, so a cache fed by it can wait
+    /// to become current instead of giving up at once.
+    fn reports_progress(&self) -> bool {
+        false
+    }
+
     /// The store's current revision.
     async fn current_revision(&self) -> Result<Revision>;
 
@@ -272,6 +278,9 @@ impl<T: Store + ?Sized> Store for std::sync::Arc<T> {
         start: Option<Revision>,
     ) -> Result<WatchStream> {
         (**self).watch_with_progress(range, start).await
+    }
+    fn reports_progress(&self) -> bool {
+        (**self).reports_progress()
     }
     async fn current_revision(&self) -> Result<Revision> {
         (**self).current_revision().await

@@ -132,6 +132,10 @@ impl<S: Store> Store for Transformed<S> {
         Ok((rev, decode(&*self.transformer, kv)?))
     }
 
+    fn reports_progress(&self) -> bool {
+        self.inner.reports_progress()
+    }
+
     async fn watch_with_progress(
         &self,
         range: KeyRange,

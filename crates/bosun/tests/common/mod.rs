@@ -23,6 +23,7 @@ fn free_port() -> u16 {
 /// A running `bosun server`.
 pub struct Cluster {
     child: Option<Child>,
+    extra_args: Vec<String>,
     dir: tempfile::TempDir,
     /// The admin kubeconfig it wrote.
     pub kubeconfig: PathBuf,
@@ -33,9 +34,15 @@ pub struct Cluster {
 impl Cluster {
     /// Starts a server in a new temp dir and waits until it answers.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra flags (e.g. `--datastore-endpoint`).
+    pub fn start_with(extra_args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut c = Cluster {
             child: None,
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             kubeconfig: dir.path().join("kubeconfig.yaml"),
             port: free_port(),
             dir,
@@ -71,6 +78,7 @@ impl Cluster {
             .arg("--disable-agent")
             .arg("-o")
             .arg(&self.kubeconfig)
+            .args(&self.extra_args)
             .env("BOSUN_LOG", "info,bosun_apiserver=debug")
             .stdout(log.try_clone().unwrap())
             .stderr(log)

@@ -336,6 +336,10 @@ impl Store for SqliteStore {
         Ok(watch::spawn(self.shared.clone(), range, start, false))
     }
 
+    fn reports_progress(&self) -> bool {
+        true
+    }
+
     async fn watch_with_progress(
         &self,
         range: KeyRange,
