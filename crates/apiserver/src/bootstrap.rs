@@ -1,5 +1,6 @@
 //! What exists from the first start: the system namespaces and the `kubernetes` Service, with
-//! its Endpoints and EndpointSlice pointing at this server.
+//! its Endpoints and EndpointSlice pointing at this server, and upstream's default RBAC roles
+//! and bindings.
 
 use bosun_api::ApiError;
 use serde_json::{Value, json};
@@ -71,5 +72,35 @@ pub async fn ensure_system_objects(registry: &Registry, advertise: &str) -> Resu
         "endpoints": [{"addresses": [ip], "conditions": {"ready": true}}],
         "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
     })).await?;
+    for role in bosun_auth::rbac::bootstrap::cluster_roles() {
+        let mut body =
+            serde_json::to_value(&role).map_err(|e| ApiError::internal(e.to_string()))?;
+        body["apiVersion"] = json!("rbac.authorization.k8s.io/v1");
+        body["kind"] = json!("ClusterRole");
+        ensure(
+            registry,
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterroles",
+            None,
+            body,
+        )
+        .await?;
+    }
+    for binding in bosun_auth::rbac::bootstrap::cluster_role_bindings() {
+        let mut body =
+            serde_json::to_value(&binding).map_err(|e| ApiError::internal(e.to_string()))?;
+        body["apiVersion"] = json!("rbac.authorization.k8s.io/v1");
+        body["kind"] = json!("ClusterRoleBinding");
+        ensure(
+            registry,
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterrolebindings",
+            None,
+            body,
+        )
+        .await?;
+    }
     Ok(())
 }

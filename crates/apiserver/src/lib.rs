@@ -1,15 +1,16 @@
 //! Bosun's Kubernetes API server.
 //!
 //! A request flows: TLS (the client certificate names the user) → authentication →
-//! [`path`] (which resource, namespace, name, subresource) → [`rest`] (the verb's generic
-//! handler) → [`registry`] (metadata rules, decoding, validation) → [`cache`] for lists and
-//! watches, the datastore for everything else.
+//! [`path`] (which resource, namespace, name, subresource) → authorization ([`authz`]) →
+//! [`rest`] (the verb's generic handler) → [`registry`] (metadata rules, decoding, validation)
+//! → [`cache`] for lists and watches, the datastore for everything else.
 //! Nothing here is written per kind: every resource is served by the same handlers, driven by
 //! its row in the resource table (`bosun_api::resources`).
 //!
 //! Layout, top-down:
 //! - [`server`]: the HTTPS listener (HTTP/1.1 and HTTP/2) and graceful shutdown.
 //! - [`tls`]: the serving certificate and client-certificate authentication.
+//! - [`authz`]: bearer-token authentication and RBAC authorization of each request.
 //! - [`path`]: parsing Kubernetes URL paths.
 //! - [`crd`]: the controller that serves what CustomResourceDefinitions define.
 //! - [`discovery`]: `/version`, `/api`, `/apis` and the per-group-version resource lists.
@@ -21,9 +22,10 @@
 //! - [`metrics`]: `/metrics` in Prometheus' text format.
 //! - [`negotiate`]: request bodies in and responses out (JSON, YAML, tables).
 //! - [`allocate`]: Service cluster IPs and node ports.
-//! - [`bootstrap`]: what exists at first start (the system namespaces).
+//! - [`bootstrap`]: what exists at first start (system namespaces, default RBAC roles).
 
 pub mod allocate;
+pub mod authz;
 pub mod bootstrap;
 pub mod cache;
 pub mod crd;

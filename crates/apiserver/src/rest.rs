@@ -11,12 +11,13 @@ use bosun_api::{ApiError, ResourceDef, ResourceTable, meta};
 use http::{Method, Request, Response, header};
 use serde_json::{Value, json};
 
+use crate::authz::{self, Authenticator};
 use crate::negotiate::{self, MAX_BODY_BYTES, Output};
 use crate::openapi::OpenApiCache;
 use crate::path::{self, ResourcePath, Target};
 use crate::registry::{DeleteOptions, FieldValidation, ListQuery, PatchFn, Registry, WriteOptions};
-use crate::tls::UserInfo;
 use crate::{discovery, watch};
+use bosun_auth::{Authorizer, AuthorizerChain, UserInfo};
 
 /// What every request handler shares.
 pub struct ApiState {
@@ -30,6 +31,10 @@ pub struct ApiState {
     pub openapi: Arc<OpenApiCache>,
     /// Prometheus metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Who a request is from.
+    pub authenticator: Authenticator,
+    /// Whether they may do what they ask.
+    pub authorizer: AuthorizerChain,
 }
 
 type Query = HashMap<String, String>;
@@ -48,13 +53,36 @@ fn truthy(q: &Query, key: &str) -> bool {
 /// Answers one request.
 pub async fn handle(
     state: Arc<ApiState>,
-    user: Option<UserInfo>,
+    certificate_user: Option<UserInfo>,
     req: Request<Body>,
 ) -> Response<Body> {
     let table = state.table.clone();
     let target = path::parse(req.uri().path(), |g, v, p| {
         table.lookup(g, v, p).is_some_and(|d| d.namespaced())
     });
+    let user = match state
+        .authenticator
+        .authenticate(certificate_user.as_ref(), req.headers())
+    {
+        Ok(user) => user,
+        Err(e) => return negotiate::error(&e),
+    };
+    // Health and version are public, as upstream's system:public-info-viewer makes them.
+    if !matches!(target, Target::Version | Target::Health) {
+        let Some(user) = &user else {
+            return negotiate::error(&ApiError::unauthorized());
+        };
+        let attributes = match &target {
+            Target::Resource(rp) => {
+                authz::resource_attributes(user, req.method(), rp, truthy(&query_of(&req), "watch"))
+            }
+            _ => authz::path_attributes(user, req.method(), req.uri().path()),
+        };
+        let decision = state.authorizer.authorize(&attributes);
+        if !decision.allowed() {
+            return negotiate::error(&authz::forbidden(&attributes, decision.reason()));
+        }
+    }
     let accept = req
         .headers()
         .get(header::ACCEPT)

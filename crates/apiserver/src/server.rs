@@ -17,9 +17,11 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::allocate::ServiceNetwork;
+use crate::authz::{Authenticator, RbacIndex};
 use crate::registry::Registry;
 use crate::rest::{self, ApiState};
 use crate::{bootstrap, tls};
+use bosun_auth::token_file::TokenFile;
 
 /// How to run the API server.
 pub struct ApiServerConfig {
@@ -35,6 +37,8 @@ pub struct ApiServerConfig {
     pub service_cidr: String,
     /// `--service-node-port-range`.
     pub service_node_port_range: String,
+    /// `--token-auth-file`: static bearer tokens.
+    pub token_auth_file: Option<std::path::PathBuf>,
 }
 
 /// A running API server; [`ApiServer::shutdown`] stops it.
@@ -69,6 +73,15 @@ impl ApiServer {
         bootstrap::ensure_system_objects(&registry, &config.advertise)
             .await
             .map_err(|e| e.message)?;
+        let tokens = match &config.token_auth_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("reading {}: {e}", path.display()))?;
+                TokenFile::parse(&path.display().to_string(), &text)?
+            }
+            None => TokenFile::default(),
+        };
+        let policy = RbacIndex::start(&registry).await.map_err(|e| e.message)?;
         let openapi = Arc::new(crate::openapi::OpenApiCache::default());
         let metrics = Arc::new(crate::metrics::Metrics::new(registry.cache.clone()));
         let state = Arc::new(ApiState {
@@ -77,6 +90,8 @@ impl ApiServer {
             advertise: config.advertise.clone(),
             openapi: openapi.clone(),
             metrics,
+            authenticator: Authenticator { tokens },
+            authorizer: crate::authz::authorizer(policy),
         });
         crate::crd::spawn(state.registry.clone(), openapi);
         let (shutdown, shutdown_rx) = watch::channel(false);

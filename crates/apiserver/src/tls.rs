@@ -6,32 +6,12 @@
 
 use std::sync::Arc;
 
-use bosun_pki::{CertificateIdentity, ClusterPki, identity_from_der};
+use bosun_auth::UserInfo;
+use bosun_pki::{ClusterPki, identity_from_der};
 use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-
-/// The identity a request was authenticated as.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UserInfo {
-    /// User name.
-    pub name: String,
-    /// Groups, including `system:authenticated`.
-    pub groups: Vec<String>,
-}
-
-impl UserInfo {
-    /// The user a verified client certificate names.
-    pub fn from_certificate(id: CertificateIdentity) -> Self {
-        let mut groups = id.groups;
-        groups.push("system:authenticated".to_string());
-        UserInfo {
-            name: id.user,
-            groups,
-        }
-    }
-}
 
 /// Builds the TLS configuration: TLS 1.2+ with rustls's strong suites, ALPN h2 and http/1.1,
 /// client certificates checked against the client CA.
@@ -64,7 +44,12 @@ pub fn server_config(pki: &ClusterPki) -> Result<Arc<ServerConfig>, String> {
 /// The user named by a connection's verified client certificate, if it presented one.
 pub fn peer_user(conn: &rustls::ServerConnection) -> Option<UserInfo> {
     let cert = conn.peer_certificates()?.first()?;
-    identity_from_der(cert.as_ref())
-        .ok()
-        .map(UserInfo::from_certificate)
+    identity_from_der(cert.as_ref()).ok().map(|id| {
+        UserInfo {
+            name: id.user,
+            groups: id.groups,
+            ..Default::default()
+        }
+        .with_authenticated_group()
+    })
 }

@@ -8,12 +8,14 @@
 //!   refused;
 //! - [`authorizer`]: the [`Authorizer`] trait, the chain that asks each authorizer in turn, and
 //!   the `system:masters` short cut upstream places first;
+//! - [`token_file`]: static bearer tokens from `--token-auth-file`;
 //! - [`rbac`]: the RBAC authorizer, evaluating Roles, ClusterRoles and their bindings read from a
 //!   [`rbac::PolicySource`] (the API server backs it with its watch cache).
 
 pub mod attributes;
 pub mod authorizer;
 pub mod rbac;
+pub mod token_file;
 pub mod user;
 
 pub use attributes::Attributes;

@@ -78,6 +78,10 @@ pub struct ServerArgs {
     /// File holding the join token.
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// Static bearer tokens for API users, one `token,user,uid,"group1,group2"` per line
+    /// (kube-apiserver's format).
+    #[arg(long)]
+    token_auth_file: Option<PathBuf>,
 }
 
 /// The first address of a CIDR, the `kubernetes` Service's (10.43.0.0/16 → 10.43.0.1).
@@ -153,6 +157,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         store: datastore.store(),
         service_cidr: args.service_cidr.clone(),
         service_node_port_range: args.service_node_port_range.clone(),
+        token_auth_file: args.token_auth_file.clone(),
     })
     .await?;
 

@@ -5,6 +5,7 @@
 //! they point at a Role of that namespace or at a ClusterRole. Rules only add: there is no deny.
 //! A binding whose role is missing grants nothing, and the missing role is named in the refusal.
 
+pub mod bootstrap;
 pub mod escalation;
 pub mod rules;
 
@@ -31,6 +32,21 @@ pub trait PolicySource: Send + Sync {
     fn role(&self, namespace: &str, name: &str) -> Option<Arc<Role>>;
     /// A ClusterRole by name.
     fn cluster_role(&self, name: &str) -> Option<Arc<ClusterRole>>;
+}
+
+impl<T: PolicySource + ?Sized> PolicySource for Arc<T> {
+    fn cluster_role_bindings(&self) -> Vec<Arc<ClusterRoleBinding>> {
+        (**self).cluster_role_bindings()
+    }
+    fn role_bindings(&self, namespace: &str) -> Vec<Arc<RoleBinding>> {
+        (**self).role_bindings(namespace)
+    }
+    fn role(&self, namespace: &str, name: &str) -> Option<Arc<Role>> {
+        (**self).role(namespace, name)
+    }
+    fn cluster_role(&self, name: &str) -> Option<Arc<ClusterRole>> {
+        (**self).cluster_role(name)
+    }
 }
 
 /// Called with each rule found (and where it came from) or with a binding that could not be

@@ -1,0 +1,310 @@
+//! Authentication and authorization of each request: who is asking (client certificate or
+//! bearer token) and whether RBAC lets them (with `system:masters` always allowed).
+//!
+//! RBAC objects are read from an in-memory index that follows the four RBAC resources with one
+//! store watch each, so a decision costs no store round trip.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bosun_api::{ApiError, ResourceDef};
+use bosun_auth::rbac::{PolicySource, RbacAuthorizer};
+use bosun_auth::token_file::TokenFile;
+use bosun_auth::{Attributes, AuthorizerChain, PrivilegedGroups, UserInfo};
+use bosun_store::{EventKind, KeyRange};
+use futures::StreamExt;
+use http::{HeaderMap, Method};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::path::ResourcePath;
+use crate::registry::{ListQuery, Registry, from_kv};
+
+/// Turns credentials into a user: the verified client certificate first, then a bearer token.
+/// A token that names nobody is refused (401), never treated as anonymous.
+#[derive(Default)]
+pub struct Authenticator {
+    /// `--token-auth-file`.
+    pub tokens: TokenFile,
+}
+
+impl Authenticator {
+    /// The user behind a request, `None` when it carried no credentials at all.
+    pub fn authenticate(
+        &self,
+        certificate: Option<&UserInfo>,
+        headers: &HeaderMap,
+    ) -> Result<Option<UserInfo>, ApiError> {
+        if let Some(user) = certificate {
+            return Ok(Some(user.clone()));
+        }
+        let Some(value) = headers.get(http::header::AUTHORIZATION) else {
+            return Ok(None);
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(ApiError::unauthorized)?;
+        self.tokens
+            .authenticate(token)
+            .map(Some)
+            .ok_or_else(ApiError::unauthorized)
+    }
+}
+
+/// The verb a request on a resource path means, as upstream's request-info resolver names it.
+pub fn resource_verb(method: &Method, path: &ResourcePath, watch_param: bool) -> &'static str {
+    let named = path.name.is_some();
+    match *method {
+        Method::GET | Method::HEAD if path.legacy_watch || watch_param => "watch",
+        Method::GET | Method::HEAD if named => "get",
+        Method::GET | Method::HEAD => "list",
+        Method::POST => "create",
+        Method::PUT => "update",
+        Method::PATCH => "patch",
+        Method::DELETE if named => "delete",
+        Method::DELETE => "deletecollection",
+        _ => "",
+    }
+}
+
+/// What a resource request asks to do.
+pub fn resource_attributes(
+    user: &UserInfo,
+    method: &Method,
+    path: &ResourcePath,
+    watch_param: bool,
+) -> Attributes {
+    let mut attributes = Attributes::resource(
+        user.clone(),
+        resource_verb(method, path, watch_param),
+        &path.group,
+        &path.plural,
+        path.namespace.as_deref().unwrap_or_default(),
+        path.name.as_deref().unwrap_or_default(),
+    )
+    .with_subresource(path.subresource.as_deref().unwrap_or_default());
+    attributes.api_version = path.version.clone();
+    // A namespace is itself named by the namespace segment (`/api/v1/namespaces/x`).
+    if path.group.is_empty()
+        && path.plural == "namespaces"
+        && path.namespace.is_some()
+        && path.name.is_none()
+    {
+        attributes.name = attributes.namespace.clone();
+    }
+    attributes
+}
+
+/// What a request for a path outside the resource tree asks to do.
+pub fn path_attributes(user: &UserInfo, method: &Method, path: &str) -> Attributes {
+    Attributes::non_resource(user.clone(), &method.as_str().to_ascii_lowercase(), path)
+}
+
+/// The 403 for a refused request, in upstream's words.
+pub fn forbidden(attributes: &Attributes, reason: &str) -> ApiError {
+    let mut error = ApiError::forbidden(attributes.forbidden_message(reason));
+    if attributes.resource_request {
+        error.details = Some(serde_json::json!({
+            "name": attributes.name,
+            "group": attributes.api_group,
+            "kind": attributes.resource,
+        }));
+    }
+    error
+}
+
+/// The server's authorizer: `system:masters`, then RBAC.
+pub fn authorizer(policy: Arc<RbacIndex>) -> AuthorizerChain {
+    AuthorizerChain::new()
+        .with(PrivilegedGroups::default())
+        .with(RbacAuthorizer::new(policy))
+}
+
+/// RBAC objects kept in memory, keyed `namespace/name` (or `name`).
+#[derive(Default)]
+pub struct RbacIndex {
+    roles: RwLock<BTreeMap<String, Arc<Role>>>,
+    role_bindings: RwLock<BTreeMap<String, Arc<RoleBinding>>>,
+    cluster_roles: RwLock<BTreeMap<String, Arc<ClusterRole>>>,
+    cluster_role_bindings: RwLock<BTreeMap<String, Arc<ClusterRoleBinding>>>,
+}
+
+impl RbacIndex {
+    /// Loads every RBAC object and keeps following changes until the process ends.
+    pub async fn start(registry: &Registry) -> Result<Arc<Self>, ApiError> {
+        let index = Arc::new(RbacIndex::default());
+        follow::<Role>(registry, "roles", index.clone(), |i| &i.roles).await?;
+        follow::<RoleBinding>(registry, "rolebindings", index.clone(), |i| {
+            &i.role_bindings
+        })
+        .await?;
+        follow::<ClusterRole>(registry, "clusterroles", index.clone(), |i| {
+            &i.cluster_roles
+        })
+        .await?;
+        follow::<ClusterRoleBinding>(registry, "clusterrolebindings", index.clone(), |i| {
+            &i.cluster_role_bindings
+        })
+        .await?;
+        Ok(index)
+    }
+}
+
+impl PolicySource for RbacIndex {
+    fn cluster_role_bindings(&self) -> Vec<Arc<ClusterRoleBinding>> {
+        self.cluster_role_bindings
+            .read()
+            .expect("rbac index")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn role_bindings(&self, namespace: &str) -> Vec<Arc<RoleBinding>> {
+        let prefix = format!("{namespace}/");
+        let bindings = self.role_bindings.read().expect("rbac index");
+        bindings
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    fn role(&self, namespace: &str, name: &str) -> Option<Arc<Role>> {
+        self.roles
+            .read()
+            .expect("rbac index")
+            .get(&format!("{namespace}/{name}"))
+            .cloned()
+    }
+
+    fn cluster_role(&self, name: &str) -> Option<Arc<ClusterRole>> {
+        self.cluster_roles
+            .read()
+            .expect("rbac index")
+            .get(name)
+            .cloned()
+    }
+}
+
+/// How the index reaches the map one kind is kept in.
+type MapOf<K> = fn(&RbacIndex) -> &RwLock<BTreeMap<String, Arc<K>>>;
+
+fn index_key(object: &Value) -> String {
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+    {
+        Some(namespace) if !namespace.is_empty() => format!("{namespace}/{name}"),
+        _ => name.to_string(),
+    }
+}
+
+/// Lists one kind into its map, then follows its changes in the background, re-listing after
+/// any interruption.
+async fn follow<K>(
+    registry: &Registry,
+    plural: &'static str,
+    index: Arc<RbacIndex>,
+    map: MapOf<K>,
+) -> Result<(), ApiError>
+where
+    K: DeserializeOwned + Send + Sync + 'static,
+{
+    let def = registry
+        .table
+        .lookup("rbac.authorization.k8s.io", "v1", plural)
+        .expect("RBAC kinds are served");
+    let revision = load(registry, &def, &index, map).await?;
+    let registry = registry.clone();
+    tokio::spawn(async move {
+        let mut revision = revision;
+        loop {
+            if let Err(e) = watch(&registry, &def, &index, map, revision).await {
+                tracing::warn!(resource = plural, error = %e.message, "RBAC index re-listing");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            match load(&registry, &def, &index, map).await {
+                Ok(r) => revision = r,
+                Err(e) => {
+                    tracing::warn!(resource = plural, error = %e.message, "RBAC index list failed")
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn load<K: DeserializeOwned>(
+    registry: &Registry,
+    def: &ResourceDef,
+    index: &RbacIndex,
+    map: MapOf<K>,
+) -> Result<i64, ApiError> {
+    let page = registry.list(def, None, &ListQuery::default()).await?;
+    let mut fresh = BTreeMap::new();
+    for object in &page.items {
+        match serde_json::from_value::<K>(object.clone()) {
+            Ok(value) => {
+                fresh.insert(index_key(object), Arc::new(value));
+            }
+            Err(e) => tracing::warn!(error = %e, "unreadable RBAC object skipped"),
+        }
+    }
+    *map(index).write().expect("rbac index") = fresh;
+    Ok(page.revision)
+}
+
+async fn watch<K: DeserializeOwned>(
+    registry: &Registry,
+    def: &ResourceDef,
+    index: &RbacIndex,
+    map: MapOf<K>,
+    revision: i64,
+) -> Result<(), ApiError> {
+    let mut events = registry
+        .store
+        .watch(KeyRange::Prefix(def.prefix(None)), Some(revision + 1))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    while let Some(event) = events.next().await {
+        let event = event.map_err(|e| ApiError::internal(e.to_string()))?;
+        match event.kind {
+            EventKind::Put => {
+                let object = from_kv(def, &event.kv)?;
+                match serde_json::from_value::<K>(object.clone()) {
+                    Ok(value) => {
+                        map(index)
+                            .write()
+                            .expect("rbac index")
+                            .insert(index_key(&object), Arc::new(value));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "unreadable RBAC object skipped"),
+                }
+            }
+            EventKind::Delete => {
+                if let Some(prev) = event.prev {
+                    map(index)
+                        .write()
+                        .expect("rbac index")
+                        .remove(&index_key(&from_kv(def, &prev)?));
+                }
+            }
+            EventKind::Progress => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! Who may do what: bearer-token users from `--token-auth-file`, refused until RBAC Roles and
+//! bindings grant them, driven with the real kubectl.
+
+mod common;
+
+use common::Cluster;
+
+/// A cluster with a token file holding `dev-user` (group `developers`), and kubeconfig users
+/// `dev` (its token), and `bad` (a token nobody has).
+fn cluster_with_token_users() -> (Cluster, tempfile::TempDir) {
+    let tokens = tempfile::tempdir().unwrap();
+    let file = tokens.path().join("tokens.csv");
+    std::fs::write(&file, "dev-token,dev-user,1001,\"developers\"\n").unwrap();
+    let c = Cluster::start_with(&[&format!("--token-auth-file={}", file.display())]);
+    c.ok(&["config", "set-credentials", "dev", "--token=dev-token"]);
+    c.ok(&["config", "set-credentials", "bad", "--token=not-a-token"]);
+    (c, tokens)
+}
+
+fn forbidden(c: &Cluster, args: &[&str]) -> String {
+    let err = c.fails(args);
+    assert!(err.contains("(Forbidden)"), "{args:?}: {err}");
+    err
+}
+
+#[test]
+fn a_token_user_is_refused_until_a_role_binding_grants_it_and_only_in_that_namespace() {
+    let (c, _tokens) = cluster_with_token_users();
+    c.ok(&["create", "namespace", "team-a"]);
+    c.ok(&["create", "namespace", "team-b"]);
+
+    let err = forbidden(&c, &["--user=dev", "get", "pods", "-n", "team-a"]);
+    assert!(
+        err.contains(r#"pods is forbidden: User "dev-user" cannot list resource "pods" in API group "" in the namespace "team-a""#),
+        "{err}"
+    );
+
+    c.ok(&[
+        "create",
+        "role",
+        "pod-reader",
+        "--verb=get,list,watch",
+        "--resource=pods",
+        "-n",
+        "team-a",
+    ]);
+    c.ok(&[
+        "create",
+        "rolebinding",
+        "dev-reads",
+        "--role=pod-reader",
+        "--user=dev-user",
+        "-n",
+        "team-a",
+    ]);
+    c.ok(&["run", "web", "--image=nginx:1.27", "-n", "team-a"]);
+    assert_eq!(
+        c.ok(&["--user=dev", "get", "pods", "-n", "team-a", "-o", "name"])
+            .trim(),
+        "pod/web"
+    );
+    assert_eq!(
+        c.ok(&[
+            "--user=dev",
+            "get",
+            "pod",
+            "web",
+            "-n",
+            "team-a",
+            "-o",
+            "jsonpath={.metadata.name}"
+        ]),
+        "web"
+    );
+
+    let err = forbidden(&c, &["--user=dev", "get", "pods", "-n", "team-b"]);
+    assert!(err.contains(r#"in the namespace "team-b""#), "{err}");
+    let err = forbidden(&c, &["--user=dev", "delete", "pod", "web", "-n", "team-a"]);
+    assert!(
+        err.contains(r#"pods "web" is forbidden: User "dev-user" cannot delete resource "pods" in API group "" in the namespace "team-a""#),
+        "{err}"
+    );
+    let err = forbidden(&c, &["--user=dev", "get", "nodes"]);
+    assert!(
+        err.contains(r#"cannot list resource "nodes" in API group "" at the cluster scope"#),
+        "{err}"
+    );
+    assert!(
+        c.ok(&["get", "pod", "web", "-n", "team-a", "-o", "name"])
+            .contains("pod/web"),
+        "a refused delete stores nothing"
+    );
+
+    c.ok(&["delete", "rolebinding", "dev-reads", "-n", "team-a"]);
+    let mut revoked = false;
+    for _ in 0..50 {
+        if !c
+            .kubectl(&["--user=dev", "get", "pods", "-n", "team-a"])
+            .status
+            .success()
+        {
+            revoked = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(revoked, "deleting the binding takes the access away");
+}
+
+#[test]
+fn a_cluster_role_bound_by_a_role_binding_grants_only_in_the_binding_namespace() {
+    let (c, _tokens) = cluster_with_token_users();
+    c.ok(&["create", "namespace", "team-a"]);
+    c.ok(&["create", "namespace", "team-b"]);
+    c.ok(&[
+        "create",
+        "clusterrole",
+        "cm-reader",
+        "--verb=get,list",
+        "--resource=configmaps",
+    ]);
+    c.ok(&[
+        "create",
+        "rolebinding",
+        "devs-read-cm",
+        "--clusterrole=cm-reader",
+        "--group=developers",
+        "-n",
+        "team-b",
+    ]);
+    c.ok(&[
+        "create",
+        "configmap",
+        "cfg",
+        "--from-literal=a=b",
+        "-n",
+        "team-b",
+    ]);
+    assert_eq!(
+        c.ok(&[
+            "--user=dev",
+            "get",
+            "cm",
+            "cfg",
+            "-n",
+            "team-b",
+            "-o",
+            "jsonpath={.data.a}"
+        ]),
+        "b"
+    );
+    forbidden(&c, &["--user=dev", "get", "cm", "-n", "team-a"]);
+    forbidden(&c, &["--user=dev", "get", "cm", "-A"]);
+
+    c.ok(&[
+        "create",
+        "clusterrolebinding",
+        "devs-read-cm-everywhere",
+        "--clusterrole=cm-reader",
+        "--group=developers",
+    ]);
+    c.ok(&["--user=dev", "get", "cm", "-A"]);
+    c.ok(&["--user=dev", "get", "cm", "-n", "team-a"]);
+}
+
+/// `GET path` over HTTPS without a client certificate, optionally with a bearer token; returns
+/// the status code and body.
+fn curl(c: &Cluster, path: &str, token: Option<&str>) -> (String, String) {
+    let ca = c.data_dir().join("server/tls/server-ca.crt");
+    assert!(ca.exists(), "{}", ca.display());
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-s", "-w", "\n%{http_code}", "--cacert"])
+        .arg(&ca);
+    if let Some(token) = token {
+        cmd.args(["-H", &format!("Authorization: Bearer {token}")]);
+    }
+    let out = cmd
+        .arg(format!("https://127.0.0.1:{}{path}", c.port))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.to_string(), body.to_string())
+}
+
+#[test]
+fn wrong_or_missing_credentials_are_unauthorized_but_version_and_health_are_public() {
+    let (c, _tokens) = cluster_with_token_users();
+    let err = c.fails(&["--user=bad", "get", "pods"]);
+    assert!(
+        err.contains("error: You must be logged in to the server"),
+        "{err}"
+    );
+    // Without credentials (kubectl would prompt for a password here, so plain HTTPS).
+    let (code, body) = curl(&c, "/api/v1/namespaces/default/pods", None);
+    assert_eq!(code, "401", "{body}");
+    assert!(body.contains(r#""reason":"Unauthorized""#), "{body}");
+    let (code, body) = curl(&c, "/api/v1/namespaces/default/pods", Some("not-a-token"));
+    assert_eq!(code, "401", "{body}");
+    assert_eq!(
+        curl(&c, "/healthz", None),
+        ("200".to_string(), "ok".to_string())
+    );
+    assert!(curl(&c, "/version", None).1.contains("gitVersion"));
+    let err = c.fails(&["--user=bad", "get", "--raw", "/version"]);
+    assert!(
+        err.contains("Unauthorized"),
+        "a wrong token is refused even where anonymous is not: {err}"
+    );
+    // Authenticated users may discover the API (system:discovery) but not read /metrics.
+    assert!(
+        c.ok(&["--user=dev", "api-versions"])
+            .contains("rbac.authorization.k8s.io/v1")
+    );
+    let err = forbidden(&c, &["--user=dev", "get", "--raw", "/metrics"]);
+    assert!(
+        err.contains(r#"User "dev-user" cannot get path "/metrics""#),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_default_roles_and_bindings_exist() {
+    let c = Cluster::start();
+    let roles = c.ok(&["get", "clusterroles", "-o", "name"]);
+    for role in [
+        "cluster-admin",
+        "system:discovery",
+        "system:basic-user",
+        "system:public-info-viewer",
+    ] {
+        assert!(
+            roles.contains(&format!("clusterrole.rbac.authorization.k8s.io/{role}\n")),
+            "{role}: {roles}"
+        );
+    }
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "clusterrolebinding",
+            "cluster-admin",
+            "-o",
+            "jsonpath={.subjects[0].name}"
+        ]),
+        "system:masters"
+    );
+}
