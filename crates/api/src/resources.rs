@@ -456,6 +456,22 @@ fn builtin_rows() -> Vec<ResourceDef> {
             .short(&["pdb"])
             .subresources(&["status"])
             .build(),
+        // authentication.k8s.io/v1 and authorization.k8s.io/v1: reviews, answered, never stored
+        Builtin::of::<authentication::v1::SelfSubjectReview>()
+            .verbs(&["create"])
+            .build(),
+        Builtin::of::<authorization::v1::LocalSubjectAccessReview>()
+            .verbs(&["create"])
+            .build(),
+        Builtin::of::<authorization::v1::SelfSubjectAccessReview>()
+            .verbs(&["create"])
+            .build(),
+        Builtin::of::<authorization::v1::SelfSubjectRulesReview>()
+            .verbs(&["create"])
+            .build(),
+        Builtin::of::<authorization::v1::SubjectAccessReview>()
+            .verbs(&["create"])
+            .build(),
         // rbac.authorization.k8s.io/v1
         Builtin::of::<rbac::v1::ClusterRoleBinding>().build(),
         Builtin::of::<rbac::v1::ClusterRole>().build(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bosun_api::{ApiError, ResourceDef};
 use bosun_auth::rbac::{PolicySource, RbacAuthorizer};
 use bosun_auth::token_file::TokenFile;
-use bosun_auth::{Attributes, AuthorizerChain, PrivilegedGroups, UserInfo};
+use bosun_auth::{Attributes, Authorizer, AuthorizerChain, PrivilegedGroups, UserInfo};
 use bosun_store::{EventKind, KeyRange};
 use futures::StreamExt;
 use http::{HeaderMap, Method};
@@ -58,6 +58,145 @@ impl Authenticator {
             .map(Some)
             .ok_or_else(ApiError::unauthorized)
     }
+}
+
+/// The user a request acts as: the authenticated one, or the one named by the `Impersonate-*`
+/// headers when the authenticated user may `impersonate` that user, each group, the uid and
+/// each extra (upstream's impersonation filter).
+pub fn impersonate(
+    authorizer: &dyn Authorizer,
+    user: UserInfo,
+    headers: &HeaderMap,
+) -> Result<UserInfo, ApiError> {
+    let values = |name: &str| -> Vec<String> {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(String::from)
+            .collect()
+    };
+    let name = values("impersonate-user").into_iter().next();
+    let groups = values("impersonate-group");
+    let uid = values("impersonate-uid").into_iter().next();
+    let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (header, value) in headers {
+        if let Some(key) = header.as_str().strip_prefix("impersonate-extra-")
+            && let Ok(value) = value.to_str()
+        {
+            let key = percent_decode(key);
+            extra.entry(key).or_default().push(value.to_string());
+        }
+    }
+    let Some(name) = name else {
+        if !groups.is_empty() || uid.is_some() || !extra.is_empty() {
+            return Err(ApiError::bad_request(
+                "requested impersonation of groups, uid or extra without impersonating a user",
+            ));
+        }
+        return Ok(user);
+    };
+    let mut checks = Vec::new();
+    let mut new_groups = Vec::new();
+    if let Some((namespace, sa)) = bosun_auth::user::split_service_account_username(&name) {
+        checks.push(Attributes::resource(
+            user.clone(),
+            "impersonate",
+            "",
+            "serviceaccounts",
+            namespace,
+            sa,
+        ));
+        new_groups.push(bosun_auth::user::ALL_SERVICE_ACCOUNTS.to_string());
+        new_groups.push(bosun_auth::user::service_account_namespace_group(namespace));
+    } else {
+        checks.push(Attributes::resource(
+            user.clone(),
+            "impersonate",
+            "",
+            "users",
+            "",
+            &name,
+        ));
+    }
+    for group in &groups {
+        checks.push(Attributes::resource(
+            user.clone(),
+            "impersonate",
+            "",
+            "groups",
+            "",
+            group,
+        ));
+    }
+    if let Some(uid) = &uid {
+        checks.push(Attributes::resource(
+            user.clone(),
+            "impersonate",
+            "authentication.k8s.io",
+            "uids",
+            "",
+            uid,
+        ));
+    }
+    for (key, values) in &extra {
+        for value in values {
+            checks.push(
+                Attributes::resource(
+                    user.clone(),
+                    "impersonate",
+                    "authentication.k8s.io",
+                    "userextras",
+                    "",
+                    value,
+                )
+                .with_subresource(key),
+            );
+        }
+    }
+    for check in &checks {
+        let decision = authorizer.authorize(check);
+        if !decision.allowed() {
+            return Err(forbidden(check, decision.reason()));
+        }
+    }
+    new_groups.extend(groups);
+    let anonymous = name == bosun_auth::user::ANONYMOUS;
+    let marker = if anonymous {
+        bosun_auth::user::ALL_UNAUTHENTICATED
+    } else {
+        bosun_auth::user::ALL_AUTHENTICATED
+    };
+    if !new_groups.iter().any(|g| {
+        g == bosun_auth::user::ALL_AUTHENTICATED || g == bosun_auth::user::ALL_UNAUTHENTICATED
+    }) {
+        new_groups.push(marker.to_string());
+    }
+    Ok(UserInfo {
+        name,
+        uid: uid.unwrap_or_default(),
+        groups: new_groups,
+        extra,
+    })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The verb a request on a resource path means, as upstream's request-info resolver names it.

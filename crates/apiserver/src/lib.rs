@@ -15,6 +15,7 @@
 //! - [`crd`]: the controller that serves what CustomResourceDefinitions define.
 //! - [`discovery`]: `/version`, `/api`, `/apis` and the per-group-version resource lists.
 //! - [`rest`]: the generic verb handlers (get, list, watch, create, update, patch, delete).
+//! - [`review`]: access, rules and self reviews, answered without being stored.
 //! - [`scale`]: the scale subresource's Scale view of workloads.
 //! - [`cache`]: the watch cache lists and watches are served from.
 //! - [`registry`]: object operations over the store, shared by every resource.
@@ -36,6 +37,7 @@ pub mod openapi;
 pub mod path;
 pub mod registry;
 pub mod rest;
+pub mod review;
 pub mod scale;
 pub mod server;
 pub mod tls;

@@ -35,6 +35,8 @@ pub struct ApiState {
     pub authenticator: Authenticator,
     /// Whether they may do what they ask.
     pub authorizer: AuthorizerChain,
+    /// The RBAC objects the authorizer reads, for rule reviews.
+    pub policy: Arc<authz::RbacIndex>,
 }
 
 type Query = HashMap<String, String>;
@@ -66,6 +68,13 @@ pub async fn handle(
     {
         Ok(user) => user,
         Err(e) => return negotiate::error(&e),
+    };
+    let user = match user {
+        Some(user) => match authz::impersonate(&state.authorizer, user, req.headers()) {
+            Ok(user) => Some(user),
+            Err(e) => return negotiate::error(&e),
+        },
+        None => None,
     };
     // Health and version are public, as upstream's system:public-info-viewer makes them.
     if !matches!(target, Target::Version | Target::Health) {
@@ -159,7 +168,7 @@ pub async fn handle(
             Ok(resp)
         }
         Target::Unknown => Err(ApiError::no_such_path()),
-        Target::Resource(rp) => resource(&state, rp, req).await,
+        Target::Resource(rp) => resource(&state, rp, user.as_ref(), req).await,
     };
     result.unwrap_or_else(|e| negotiate::error(&e))
 }
@@ -293,6 +302,7 @@ fn object_response(
 async fn resource(
     state: &ApiState,
     rp: ResourcePath,
+    user: Option<&UserInfo>,
     req: Request<Body>,
 ) -> Result<Response<Body>, ApiError> {
     let def = state
@@ -512,6 +522,12 @@ async fn resource(
                 Output::Json
             };
             Ok(negotiate::respond(200, &body, out, &[]))
+        }
+        (Method::POST, None) if crate::review::is_review(&def.group, &def.plural) => {
+            let (_, body) = read_body(req).await?;
+            let user = user.cloned().unwrap_or_else(UserInfo::anonymous);
+            let answered = crate::review::answer(state, &def.plural, ns, &user, body)?;
+            Ok(object_response(&def, 201, &answered, output, &[]))
         }
         (Method::POST, None) => {
             if !def.allows("create") {

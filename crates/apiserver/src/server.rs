@@ -91,7 +91,8 @@ impl ApiServer {
             openapi: openapi.clone(),
             metrics,
             authenticator: Authenticator { tokens },
-            authorizer: crate::authz::authorizer(policy),
+            authorizer: crate::authz::authorizer(policy.clone()),
+            policy,
         });
         crate::crd::spawn(state.registry.clone(), openapi);
         let (shutdown, shutdown_rx) = watch::channel(false);

@@ -245,3 +245,149 @@ fn the_default_roles_and_bindings_exist() {
         "system:masters"
     );
 }
+
+#[test]
+fn auth_can_i_and_whoami_answer_for_the_caller_and_for_impersonated_users() {
+    let (c, _tokens) = cluster_with_token_users();
+    c.ok(&["create", "namespace", "team-a"]);
+
+    let whoami = c.ok(&["auth", "whoami"]);
+    assert!(
+        whoami.contains("system:admin") && whoami.contains("system:masters"),
+        "{whoami}"
+    );
+    let whoami = c.ok(&["--user=dev", "auth", "whoami"]);
+    assert!(
+        whoami.contains("dev-user") && whoami.contains("developers"),
+        "{whoami}"
+    );
+
+    let can_i = |args: &[&str]| {
+        let out = c.kubectl(args);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        )
+    };
+    assert_eq!(
+        can_i(&["auth", "can-i", "create", "deployments", "-n", "team-a"]),
+        (true, "yes".into())
+    );
+    assert_eq!(
+        can_i(&[
+            "auth",
+            "can-i",
+            "create",
+            "deployment",
+            "--as",
+            "dev-user",
+            "-n",
+            "team-a"
+        ]),
+        (false, "no".into())
+    );
+    assert_eq!(
+        can_i(&[
+            "--user=dev",
+            "auth",
+            "can-i",
+            "create",
+            "deployment",
+            "-n",
+            "team-a"
+        ]),
+        (false, "no".into())
+    );
+    c.ok(&[
+        "create",
+        "role",
+        "deployer",
+        "--verb=create,get,list",
+        "--resource=deployments.apps",
+        "-n",
+        "team-a",
+    ]);
+    c.ok(&[
+        "create",
+        "rolebinding",
+        "dev-deploys",
+        "--role=deployer",
+        "--user=dev-user",
+        "-n",
+        "team-a",
+    ]);
+    let mut granted = false;
+    for _ in 0..50 {
+        if can_i(&[
+            "auth",
+            "can-i",
+            "create",
+            "deployment",
+            "--as",
+            "dev-user",
+            "-n",
+            "team-a",
+        ]) == (true, "yes".into())
+        {
+            granted = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(granted, "the binding grants dev-user deployments in team-a");
+    assert_eq!(
+        can_i(&[
+            "auth",
+            "can-i",
+            "create",
+            "deployment",
+            "--as",
+            "dev-user",
+            "-n",
+            "default"
+        ]),
+        (false, "no".into())
+    );
+    assert_eq!(
+        can_i(&[
+            "--user=dev",
+            "auth",
+            "can-i",
+            "create",
+            "deployment",
+            "-n",
+            "team-a"
+        ]),
+        (true, "yes".into())
+    );
+    let list = c.ok(&["--user=dev", "auth", "can-i", "--list", "-n", "team-a"]);
+    assert!(
+        list.contains("deployments.apps")
+            && list.contains("selfsubjectaccessreviews.authorization.k8s.io"),
+        "{list}"
+    );
+
+    // Acting as dev-user through impersonation, and dev-user may not impersonate anyone.
+    c.ok(&[
+        "--as=dev-user",
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.27",
+        "-n",
+        "team-a",
+    ]);
+    let err = forbidden(&c, &["--as=dev-user", "get", "pods", "-n", "team-a"]);
+    assert!(
+        err.contains(r#"User "dev-user" cannot list resource "pods""#),
+        "{err}"
+    );
+    let err = forbidden(
+        &c,
+        &["--user=dev", "--as=someone", "get", "pods", "-n", "team-a"],
+    );
+    assert!(
+        err.contains(r#"users "someone" is forbidden: User "dev-user" cannot impersonate resource "users" in API group "" at the cluster scope"#),
+        "{err}"
+    );
+}
