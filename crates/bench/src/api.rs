@@ -49,8 +49,12 @@ pub struct ApiArgs {
 
 struct Server {
     child: Child,
+    kubeconfig: PathBuf,
     _dir: tempfile::TempDir,
 }
+
+/// The bearer token of the unprivileged user the authorization run measures.
+const BENCH_TOKEN: &str = "bench-token";
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -66,6 +70,12 @@ async fn start(binary: &PathBuf) -> Result<(Server, Client), String> {
         .map_err(|e| e.to_string())?
         .port();
     let kubeconfig = dir.path().join("kubeconfig.yaml");
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(
+        &tokens,
+        format!("{BENCH_TOKEN},bench-user,1000,\"bench\"\n"),
+    )
+    .map_err(|e| e.to_string())?;
     let child = Command::new(binary)
         .args(["server", "--disable-agent", "--bind-address", "127.0.0.1"])
         .arg("--data-dir")
@@ -74,12 +84,18 @@ async fn start(binary: &PathBuf) -> Result<(Server, Client), String> {
         .arg(port.to_string())
         .arg("-o")
         .arg(&kubeconfig)
+        .arg("--token-auth-file")
+        .arg(&tokens)
         .env("BOSUN_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("starting {}: {e}", binary.display()))?;
-    let server = Server { child, _dir: dir };
+    let server = Server {
+        child,
+        kubeconfig: kubeconfig.clone(),
+        _dir: dir,
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if kubeconfig.exists()
@@ -96,6 +112,93 @@ async fn start(binary: &PathBuf) -> Result<(Server, Client), String> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A client that authenticates as `bench-user` with its bearer token instead of the admin
+/// certificate, so its requests go through RBAC.
+async fn token_client(kubeconfig: &PathBuf) -> Result<Client, String> {
+    let text = std::fs::read_to_string(kubeconfig).map_err(|e| e.to_string())?;
+    let text: String = text
+        .lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            let indent = &line[..line.len() - trimmed.len()];
+            if trimmed.starts_with("client-certificate-data:") {
+                format!("{indent}token: {BENCH_TOKEN}\n")
+            } else if trimmed.starts_with("client-key-data:") {
+                String::new()
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
+    let kc = Kubeconfig::from_yaml(&text).map_err(|e| e.to_string())?;
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    Client::try_from(config).map_err(|e| e.to_string())
+}
+
+/// Lets `bench-user` read ConfigMaps in `bench` through a ClusterRole bound by a RoleBinding,
+/// with 50 unrelated bindings beside it so the authorizer has something to search.
+async fn grant_bench_user(client: &Client) -> Result<(), String> {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    roles
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "bench-reader"},
+                "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]}))
+            .unwrap(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), "bench");
+    for i in 0..=50 {
+        let user = if i == 50 {
+            "bench-user".to_string()
+        } else {
+            format!("someone-{i}")
+        };
+        bindings
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": format!("read-{i}")},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "bench-reader"},
+                    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}))
+                .unwrap(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(())
+}
+
+/// `n` gets of stored ConfigMaps, 16 at a time: p50, p99 and throughput.
+async fn gets(api: &Api<ConfigMap>, n: usize, stored: usize) -> (f64, f64, f64) {
+    let begin = Instant::now();
+    let lats: Vec<Duration> = futures::stream::iter(0..n)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                let t = Instant::now();
+                api.get(&format!("seed-{:06}", i % stored.max(1)))
+                    .await
+                    .expect("get");
+                t.elapsed()
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let mut lat = Latencies::new();
+    lats.into_iter().for_each(|d| lat.record(d));
+    (
+        lat.percentile_ms(50.0),
+        lat.percentile_ms(99.0),
+        n as f64 / begin.elapsed().as_secs_f64(),
+    )
 }
 
 fn configmap(name: String) -> ConfigMap {
@@ -216,32 +319,25 @@ pub async fn run(args: ApiArgs) -> Result<(), String> {
         ),
     );
 
-    // Gets, 16 at a time.
-    let begin = Instant::now();
-    let lats: Vec<Duration> = futures::stream::iter(0..2000usize)
-        .map(|i| {
-            let api = cms.clone();
-            async move {
-                let t = Instant::now();
-                api.get(&format!("seed-{:06}", i % args.stored.max(1)))
-                    .await
-                    .expect("get");
-                t.elapsed()
-            }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
-    let mut lat = Latencies::new();
-    lats.into_iter().for_each(|d| lat.record(d));
+    // Gets, 16 at a time: as the admin (system:masters, allowed at once), then as a token
+    // user allowed by a RoleBinding among 50 others, for the price of authn + RBAC.
+    let (p50, p99, rate) = gets(&cms, 4000, args.stored).await;
     row(
         "get, 16 concurrent: p50 / p99, throughput".into(),
-        format!(
-            "{:.2} / {:.2} ms, {:.0}/s",
-            lat.percentile_ms(50.0),
-            lat.percentile_ms(99.0),
-            2000.0 / begin.elapsed().as_secs_f64()
-        ),
+        format!("{p50:.2} / {p99:.2} ms, {rate:.0}/s"),
+    );
+    grant_bench_user(&client).await?;
+    let user_cms: Api<ConfigMap> =
+        Api::namespaced(token_client(&server.kubeconfig).await?, "bench");
+    let (p50, p99, rate) = gets(&user_cms, 4000, args.stored).await;
+    row(
+        "get as an RBAC user (token), 16 concurrent".into(),
+        format!("{p50:.2} / {p99:.2} ms, {rate:.0}/s"),
+    );
+    let (p50, p99, rate) = gets(&cms, 4000, args.stored).await;
+    row(
+        "get as admin again (same run, for comparison)".into(),
+        format!("{p50:.2} / {p99:.2} ms, {rate:.0}/s"),
     );
 
     // A table list of many pods, as kubectl get pods asks for it.
