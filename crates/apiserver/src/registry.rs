@@ -490,6 +490,59 @@ impl Registry {
         Ok((obj, warnings))
     }
 
+    /// Upstream's NamespaceLifecycle admission: new objects go only into namespaces that exist
+    /// and are not being deleted.
+    async fn admit_into_namespace(&self, def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
+        if !def.namespaced() {
+            return Ok(());
+        }
+        let Some(namespace) = obj.pointer("/metadata/namespace").and_then(Value::as_str) else {
+            return Ok(());
+        };
+        let ns_def = self
+            .table
+            .lookup("", "v1", "namespaces")
+            .expect("namespaces are served");
+        let kv = self
+            .store
+            .get(&ns_def.key(None, namespace), None)
+            .await
+            .map_err(|e| store_error(&ns_def, namespace, e))?
+            .kv
+            .ok_or_else(|| ApiError::not_found("", "namespaces", namespace))?;
+        let ns_obj = from_kv(&ns_def, &kv)?;
+        let terminating = ns_obj
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|t| !t.is_null())
+            || ns_obj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
+        if terminating {
+            let name = obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let reason = format!(
+                "unable to create new content in namespace {namespace} because it is being terminated"
+            );
+            let resource = if def.group.is_empty() {
+                def.plural.clone()
+            } else {
+                format!("{}.{}", def.plural, def.group)
+            };
+            let message = if name.is_empty() {
+                format!("{resource} is forbidden: {reason}")
+            } else {
+                format!("{resource} {name:?} is forbidden: {reason}")
+            };
+            let mut error = ApiError::forbidden(message);
+            error.details = Some(json!({
+                "name": name, "group": def.group, "kind": def.plural,
+                "causes": [{"reason": "NamespaceTerminating", "message": reason, "field": "metadata.namespace"}],
+            }));
+            return Err(error);
+        }
+        Ok(())
+    }
+
     /// Stores a new, decoded object: metadata, the kind's defaults and validation, namespace
     /// and allocations, then the store. `managed` carries an apply's managedFields; without it
     /// the write is recorded as an update by `opts.field_manager`.
@@ -502,6 +555,7 @@ impl Registry {
         managed: Option<Value>,
     ) -> Result<Value, ApiError> {
         meta::prepare_create(&mut obj, def, ns)?;
+        self.admit_into_namespace(def, &obj).await?;
         strategy_create(def, &mut obj);
         strategy::default(def, &mut obj);
         match managed {
