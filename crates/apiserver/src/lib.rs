@@ -15,6 +15,7 @@
 //! - [`crd`]: the controller that serves what CustomResourceDefinitions define.
 //! - [`discovery`]: `/version`, `/api`, `/apis` and the per-group-version resource lists.
 //! - [`rest`]: the generic verb handlers (get, list, watch, create, update, patch, delete).
+//! - [`escalation`]: users may grant through RBAC objects only what they hold.
 //! - [`review`]: access, rules and self reviews, answered without being stored.
 //! - [`scale`]: the scale subresource's Scale view of workloads.
 //! - [`cache`]: the watch cache lists and watches are served from.
@@ -31,6 +32,7 @@ pub mod bootstrap;
 pub mod cache;
 pub mod crd;
 pub mod discovery;
+pub mod escalation;
 pub mod metrics;
 pub mod negotiate;
 pub mod openapi;

@@ -67,6 +67,9 @@ pub struct WriteOptions {
     pub field_manager: String,
     /// `force`: an apply takes conflicting fields from their owners.
     pub force: bool,
+    /// Who is writing, for checks that depend on it (RBAC escalation); `None` for the server's
+    /// own writes.
+    pub user: Option<bosun_auth::UserInfo>,
 }
 
 /// What to list.
@@ -128,6 +131,9 @@ pub struct Registry {
     pub cache: Arc<WatchCache>,
     /// The lease new Events are attached to, and when it was granted.
     pub event_lease: Arc<std::sync::Mutex<Option<(i64, std::time::Instant)>>>,
+    /// Refuses RBAC objects that grant their writer more than they hold; set once the RBAC
+    /// index is loaded.
+    pub escalation: Arc<std::sync::OnceLock<crate::escalation::EscalationGuard>>,
 }
 
 /// How long Events live (upstream's `--event-ttl` default).
@@ -450,33 +456,6 @@ impl Registry {
         Ok(id)
     }
 
-    async fn check_namespace(&self, ns: &str) -> Result<(), ApiError> {
-        let key = format!("/registry/namespaces/{ns}");
-        let got = self
-            .store
-            .get(&key, None)
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        let Some(kv) = got.kv else {
-            return Err(ApiError::not_found("", "namespaces", ns));
-        };
-        let ns_def = self
-            .table
-            .lookup("", "v1", "namespaces")
-            .expect("namespaces are served");
-        let obj = from_kv(&ns_def, &kv)?;
-        if obj
-            .get("metadata")
-            .and_then(|m| m.get("deletionTimestamp"))
-            .is_some()
-        {
-            return Err(ApiError::forbidden(format!(
-                "unable to create new content in namespace {ns} because it is being terminated"
-            )));
-        }
-        Ok(())
-    }
-
     /// Creates an object from a decoded body.
     pub async fn create(
         &self,
@@ -488,6 +467,19 @@ impl Registry {
         let (obj, warnings) = self.decode(def, body, opts.field_validation)?;
         let obj = self.store_new(def, ns, obj, opts, None).await?;
         Ok((obj, warnings))
+    }
+
+    /// RBAC escalation prevention for writes made on behalf of a user.
+    fn check_escalation(
+        &self,
+        def: &ResourceDef,
+        obj: &Value,
+        opts: &WriteOptions,
+    ) -> Result<(), ApiError> {
+        match (self.escalation.get(), &opts.user) {
+            (Some(guard), Some(user)) => guard.check(def, obj, user),
+            _ => Ok(()),
+        }
     }
 
     /// Upstream's NamespaceLifecycle admission: new objects go only into namespaces that exist
@@ -580,11 +572,7 @@ impl Registry {
         if !errs.is_empty() {
             return Err(ApiError::invalid(&def.group, &def.kind, &name, errs));
         }
-        if def.namespaced()
-            && let Some(ns) = ns
-        {
-            self.check_namespace(ns).await?;
-        }
+        self.check_escalation(def, &obj, opts)?;
         let key = def.key(ns, &name);
         if opts.dry_run {
             if self
@@ -847,6 +835,8 @@ impl Registry {
                 &def.group, &def.kind, name, errs,
             )));
         }
+        self.check_escalation(def, &obj, opts)
+            .map_err(UpdateError::Api)?;
         // An update that changes nothing is not written (and keeps its resourceVersion).
         let mut unchanged = obj.clone();
         meta::set_resource_version(&mut unchanged, kv.mod_revision);

@@ -190,7 +190,11 @@ fn field_manager(q: &Query, user_agent: Option<&str>) -> Result<String, ApiError
     }
 }
 
-fn write_options(q: &Query, user_agent: Option<&str>) -> Result<WriteOptions, ApiError> {
+fn write_options(
+    q: &Query,
+    user_agent: Option<&str>,
+    user: Option<&UserInfo>,
+) -> Result<WriteOptions, ApiError> {
     let dry_run = match q.get("dryRun").map(String::as_str) {
         None | Some("") => false,
         Some("All") => true,
@@ -205,6 +209,7 @@ fn write_options(q: &Query, user_agent: Option<&str>) -> Result<WriteOptions, Ap
         field_validation: FieldValidation::parse(q.get("fieldValidation").map(String::as_str))?,
         field_manager: field_manager(q, user_agent)?,
         force: truthy(q, "force"),
+        user: user.cloned(),
     })
 }
 
@@ -346,7 +351,7 @@ async fn resource(
                 &[],
             )),
             ("status", &Method::PUT) => {
-                let opts = write_options(&q, user_agent.as_deref())?;
+                let opts = write_options(&q, user_agent.as_deref(), user)?;
                 let (_, body) = read_body(req).await?;
                 let (obj, warnings) = registry
                     .update(&def, ns, &name, body, Some("status"), &opts)
@@ -354,7 +359,18 @@ async fn resource(
                 Ok(object_response(&def, 200, &obj, output, &warnings))
             }
             ("status", &Method::PATCH) => {
-                patch(state, &def, ns, &name, Some("status"), &q, output, req).await
+                patch(
+                    state,
+                    &def,
+                    ns,
+                    &name,
+                    Some("status"),
+                    &q,
+                    output,
+                    user,
+                    req,
+                )
+                .await
             }
             ("scale", &Method::GET) => {
                 let obj = registry.get(&def, ns, &name).await?;
@@ -372,7 +388,7 @@ async fn resource(
                     .and_then(|v| v.to_str().ok())
                     .map(|v| v.split(';').next().unwrap_or("").trim().to_string());
                 let is_put = method == Method::PUT;
-                let mut opts = write_options(&q, user_agent.as_deref())?;
+                let mut opts = write_options(&q, user_agent.as_deref(), user)?;
                 opts.field_validation = FieldValidation::Ignore;
                 let (_, body) = read_body(req).await?;
                 let d = def.clone();
@@ -533,7 +549,7 @@ async fn resource(
             if !def.allows("create") {
                 return Err(ApiError::method_not_allowed());
             }
-            let opts = write_options(&q, user_agent.as_deref())?;
+            let opts = write_options(&q, user_agent.as_deref(), user)?;
             let (_, body) = read_body(req).await?;
             let (obj, warnings) = registry.create(&def, ns, body, &opts).await?;
             Ok(object_response(&def, 201, &obj, output, &warnings))
@@ -542,7 +558,7 @@ async fn resource(
             if !def.allows("update") {
                 return Err(ApiError::method_not_allowed());
             }
-            let opts = write_options(&q, user_agent.as_deref())?;
+            let opts = write_options(&q, user_agent.as_deref(), user)?;
             let name = name.to_string();
             let (_, body) = read_body(req).await?;
             let (obj, warnings) = registry.update(&def, ns, &name, body, None, &opts).await?;
@@ -553,14 +569,14 @@ async fn resource(
                 return Err(ApiError::method_not_allowed());
             }
             let name = name.to_string();
-            patch(state, &def, ns, &name, None, &q, output, req).await
+            patch(state, &def, ns, &name, None, &q, output, user, req).await
         }
         (Method::DELETE, Some(name)) => {
             if !def.allows("delete") {
                 return Err(ApiError::method_not_allowed());
             }
             let name = name.to_string();
-            let mut opts = write_options(&q, user_agent.as_deref())?;
+            let mut opts = write_options(&q, user_agent.as_deref(), user)?;
             let (_, body) = read_body(req).await?;
             if body
                 .get("dryRun")
@@ -586,7 +602,7 @@ async fn resource(
             if !def.allows("deletecollection") {
                 return Err(ApiError::method_not_allowed());
             }
-            let opts = write_options(&q, user_agent.as_deref())?;
+            let opts = write_options(&q, user_agent.as_deref(), user)?;
             let query = list_query(&def, &q)?;
             let page = registry
                 .list(
@@ -634,6 +650,7 @@ async fn patch(
     subresource: Option<&str>,
     q: &Query,
     output: Output,
+    user: Option<&UserInfo>,
     req: Request<Body>,
 ) -> Result<Response<Body>, ApiError> {
     let user_agent = req
@@ -641,7 +658,7 @@ async fn patch(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let mut opts = write_options(q, user_agent.as_deref())?;
+    let mut opts = write_options(q, user_agent.as_deref(), user)?;
     let (content_type, body) = read_body(req).await?;
     let media = content_type
         .as_deref()

@@ -69,6 +69,7 @@ impl ApiServer {
             network,
             cache,
             event_lease: Default::default(),
+            escalation: Default::default(),
         };
         bootstrap::ensure_system_objects(&registry, &config.advertise)
             .await
@@ -82,6 +83,9 @@ impl ApiServer {
             None => TokenFile::default(),
         };
         let policy = RbacIndex::start(&registry).await.map_err(|e| e.message)?;
+        let _ = registry
+            .escalation
+            .set(crate::escalation::EscalationGuard::new(policy.clone()));
         let openapi = Arc::new(crate::openapi::OpenApiCache::default());
         let metrics = Arc::new(crate::metrics::Metrics::new(registry.cache.clone()));
         let state = Arc::new(ApiState {

@@ -19,6 +19,7 @@ fn registry() -> (tempfile::TempDir, Registry) {
         network: Arc::new(ServiceNetwork::parse("10.43.0.0/16", "30000-32767").unwrap()),
         cache: Arc::new(WatchCache::new(store)),
         event_lease: Default::default(),
+        escalation: Default::default(),
     };
     (dir, r)
 }

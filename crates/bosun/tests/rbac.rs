@@ -391,3 +391,190 @@ fn auth_can_i_and_whoami_answer_for_the_caller_and_for_impersonated_users() {
         "{err}"
     );
 }
+
+#[test]
+fn users_may_grant_only_what_they_hold_unless_allowed_to_escalate_or_bind() {
+    let (c, _tokens) = cluster_with_token_users();
+    c.ok(&["create", "namespace", "team-a"]);
+    c.ok(&[
+        "create",
+        "role",
+        "rbac-manager",
+        "--verb=create,get,list,update,patch,delete",
+        "--resource=roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io",
+        "-n",
+        "team-a",
+    ]);
+    c.ok(&[
+        "create",
+        "role",
+        "pod-reader",
+        "--verb=get,list",
+        "--resource=pods",
+        "-n",
+        "team-a",
+    ]);
+    c.ok(&[
+        "create",
+        "rolebinding",
+        "dev-manages",
+        "--role=rbac-manager",
+        "--user=dev-user",
+        "-n",
+        "team-a",
+    ]);
+    c.ok(&[
+        "create",
+        "rolebinding",
+        "dev-reads",
+        "--role=pod-reader",
+        "--user=dev-user",
+        "-n",
+        "team-a",
+    ]);
+    // `--user` is also `create rolebinding`'s subject flag, so dev-user acts through a context.
+    let cluster = c.ok(&["config", "view", "-o", "jsonpath={.clusters[0].name}"]);
+    c.ok(&[
+        "config",
+        "set-context",
+        "dev",
+        &format!("--cluster={cluster}"),
+        "--user=dev",
+    ]);
+    let dev = |args: &[&str]| {
+        let mut all = vec!["--context=dev", "-n", "team-a"];
+        all.extend_from_slice(args);
+        all.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| c.kubectl(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    // Wait for the bindings to reach the authorizer.
+    for _ in 0..50 {
+        if run(dev(&["get", "pods"])).status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // What dev-user holds, it may grant.
+    assert!(
+        run(dev(&[
+            "create",
+            "role",
+            "my-pods",
+            "--verb=get",
+            "--resource=pods"
+        ]))
+        .status
+        .success()
+    );
+    assert!(
+        run(dev(&[
+            "create",
+            "rolebinding",
+            "share",
+            "--role=pod-reader",
+            "--user=someone"
+        ]))
+        .status
+        .success()
+    );
+
+    let out = run(dev(&[
+        "create",
+        "role",
+        "secret-reader",
+        "--verb=get,list",
+        "--resource=secrets",
+    ]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(r#"roles.rbac.authorization.k8s.io "secret-reader" is forbidden: user "dev-user" (groups=["developers" "system:authenticated"]) is attempting to grant RBAC permissions not currently held:"#)
+            && err.contains(r#"{APIGroups:[""], Resources:["secrets"], Verbs:["get" "list"]}"#),
+        "{err}"
+    );
+    let out = run(dev(&[
+        "create",
+        "rolebinding",
+        "take-over",
+        "--clusterrole=cluster-admin",
+        "--user=dev-user",
+    ]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("is attempting to grant RBAC permissions not currently held"),
+        "{err}"
+    );
+    // A patch that widens a role is refused just the same, and nothing changes.
+    let out = run(dev(&[
+        "patch",
+        "role",
+        "my-pods",
+        "--type=json",
+        "-p",
+        r#"[{"op":"add","path":"/rules/-","value":{"apiGroups":[""],"resources":["secrets"],"verbs":["get"]}}]"#,
+    ]));
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "role",
+            "my-pods",
+            "-n",
+            "team-a",
+            "-o",
+            "jsonpath={.rules[*].resources[*]}"
+        ]),
+        "pods"
+    );
+    assert!(
+        c.fails(&["get", "role", "secret-reader", "-n", "team-a"])
+            .contains("NotFound")
+    );
+
+    // With `escalate` on roles, it may.
+    c.ok(&[
+        "create",
+        "role",
+        "escalator",
+        "--verb=escalate",
+        "--resource=roles.rbac.authorization.k8s.io",
+        "-n",
+        "team-a",
+    ]);
+    c.ok(&[
+        "create",
+        "rolebinding",
+        "dev-escalates",
+        "--role=escalator",
+        "--user=dev-user",
+        "-n",
+        "team-a",
+    ]);
+    let mut allowed = false;
+    for _ in 0..50 {
+        if run(dev(&[
+            "create",
+            "role",
+            "secret-reader",
+            "--verb=get,list",
+            "--resource=secrets",
+        ]))
+        .status
+        .success()
+        {
+            allowed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        allowed,
+        "escalate lets dev-user create a role it does not hold"
+    );
+}
