@@ -21,9 +21,11 @@ use serde_json::Value;
 
 use crate::path::ResourcePath;
 use crate::registry::{ListQuery, Registry, from_kv};
+use crate::tls::ClientCertificate;
 
 /// Turns credentials into a user: the verified client certificate first, then a bearer token.
-/// A token that names nobody is refused (401), never treated as anonymous.
+/// A token that names nobody, or a certificate the client CA did not sign with no token beside
+/// it, is refused (401), never treated as anonymous.
 #[derive(Default)]
 pub struct Authenticator {
     /// `--token-auth-file`.
@@ -34,14 +36,20 @@ impl Authenticator {
     /// The user behind a request, `None` when it carried no credentials at all.
     pub fn authenticate(
         &self,
-        certificate: Option<&UserInfo>,
+        certificate: &ClientCertificate,
         headers: &HeaderMap,
     ) -> Result<Option<UserInfo>, ApiError> {
-        if let Some(user) = certificate {
+        if let ClientCertificate::Valid(user) = certificate {
             return Ok(Some(user.clone()));
         }
         let Some(value) = headers.get(http::header::AUTHORIZATION) else {
-            return Ok(None);
+            return match certificate {
+                ClientCertificate::Rejected(why) => {
+                    tracing::debug!(reason = %why, "client certificate rejected");
+                    Err(ApiError::unauthorized())
+                }
+                _ => Ok(None),
+            };
         };
         let token = value
             .to_str()

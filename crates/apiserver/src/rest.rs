@@ -55,7 +55,7 @@ fn truthy(q: &Query, key: &str) -> bool {
 /// Answers one request.
 pub async fn handle(
     state: Arc<ApiState>,
-    certificate_user: Option<UserInfo>,
+    certificate: crate::tls::ClientCertificate,
     req: Request<Body>,
 ) -> Response<Body> {
     let table = state.table.clone();
@@ -64,7 +64,7 @@ pub async fn handle(
     });
     let user = match state
         .authenticator
-        .authenticate(certificate_user.as_ref(), req.headers())
+        .authenticate(&certificate, req.headers())
     {
         Ok(user) => user,
         Err(e) => return negotiate::error(&e),

@@ -51,7 +51,7 @@ pub struct ApiServer {
 impl ApiServer {
     /// Binds, creates the system objects and starts serving.
     pub async fn start(config: ApiServerConfig) -> Result<Self, String> {
-        let tls_config = tls::server_config(&config.pki)?;
+        let (tls_config, client_verifier) = tls::server_config(&config.pki)?;
         let acceptor = TlsAcceptor::from(tls_config);
         let listener = TcpListener::bind(config.bind)
             .await
@@ -100,7 +100,13 @@ impl ApiServer {
         });
         crate::crd::spawn(state.registry.clone(), openapi);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, acceptor, state, shutdown_rx));
+        let task = tokio::spawn(accept_loop(
+            listener,
+            acceptor,
+            client_verifier,
+            state,
+            shutdown_rx,
+        ));
         tracing::info!(address = %local_addr, "API server listening");
         Ok(ApiServer {
             local_addr,
@@ -124,6 +130,7 @@ impl ApiServer {
 async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
+    client_verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
     state: Arc<ApiState>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -143,6 +150,7 @@ async fn accept_loop(
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
+        let client_verifier = client_verifier.clone();
         let state = state.clone();
         let mut stop = shutdown.clone();
         connections.spawn(async move {
@@ -155,7 +163,7 @@ async fn accept_loop(
                     }
                     Err(_) => return,
                 };
-            let user = tls::peer_user(tls.get_ref().1);
+            let user = tls::peer_certificate(client_verifier.as_ref(), tls.get_ref().1);
             let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                 let state = state.clone();
                 let metrics = state.metrics.clone();

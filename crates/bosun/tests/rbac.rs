@@ -166,11 +166,17 @@ fn a_cluster_role_bound_by_a_role_binding_grants_only_in_the_binding_namespace()
 /// `GET path` over HTTPS without a client certificate, optionally with a bearer token; returns
 /// the status code and body.
 fn curl(c: &Cluster, path: &str, token: Option<&str>) -> (String, String) {
+    curl_with(c, path, token, &[])
+}
+
+/// [`curl`] with extra arguments (e.g. a client certificate).
+fn curl_with(c: &Cluster, path: &str, token: Option<&str>, extra: &[&str]) -> (String, String) {
     let ca = c.data_dir().join("server/tls/server-ca.crt");
     assert!(ca.exists(), "{}", ca.display());
     let mut cmd = std::process::Command::new("curl");
     cmd.args(["-s", "-w", "\n%{http_code}", "--cacert"])
-        .arg(&ca);
+        .arg(&ca)
+        .args(extra);
     if let Some(token) = token {
         cmd.args(["-H", &format!("Authorization: Bearer {token}")]);
     }
@@ -186,6 +192,37 @@ fn curl(c: &Cluster, path: &str, token: Option<&str>) -> (String, String) {
 #[test]
 fn wrong_or_missing_credentials_are_unauthorized_but_version_and_health_are_public() {
     let (c, _tokens) = cluster_with_token_users();
+    // A certificate claiming system:masters from a CA the cluster does not trust: 401, and a
+    // valid token beside it still works, as with upstream's authenticator union.
+    let other = c.dir().join("other-ca");
+    std::fs::create_dir_all(&other).unwrap();
+    let ca =
+        bosun_pki::CertificateAuthority::load_or_create(&other, "other-ca", "other-ca").unwrap();
+    let forged = ca
+        .issue_client("system:admin", &["system:masters"])
+        .unwrap();
+    let (crt, key) = forged.write(&other, "forged").unwrap();
+    let cert_args = [
+        "--cert",
+        crt.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ];
+    let (code, body) = curl_with(&c, "/api/v1/namespaces", None, &cert_args);
+    assert_eq!(code, "401", "{body}");
+    assert!(body.contains(r#""reason":"Unauthorized""#), "{body}");
+    let (code, body) = curl_with(
+        &c,
+        "/api/v1/namespaces/default/pods",
+        Some("dev-token"),
+        &cert_args,
+    );
+    assert_eq!(
+        code, "403",
+        "the token's user, not the certificate's: {body}"
+    );
+    assert!(body.contains(r#"User \"dev-user\" cannot list"#), "{body}");
+
     let err = c.fails(&["--user=bad", "get", "pods"]);
     assert!(
         err.contains("error: You must be logged in to the server"),
