@@ -460,6 +460,9 @@ fn builtin_rows() -> Vec<ResourceDef> {
         Builtin::of::<authentication::v1::SelfSubjectReview>()
             .verbs(&["create"])
             .build(),
+        Builtin::of::<authentication::v1::TokenReview>()
+            .verbs(&["create"])
+            .build(),
         Builtin::of::<authorization::v1::LocalSubjectAccessReview>()
             .verbs(&["create"])
             .build(),

@@ -1,6 +1,6 @@
 //! The review resources, answered and never stored: SubjectAccessReview and its local and self
-//! forms, SelfSubjectRulesReview (`kubectl auth can-i [--list]`), and SelfSubjectReview
-//! (`kubectl auth whoami`).
+//! forms, SelfSubjectRulesReview (`kubectl auth can-i [--list]`), SelfSubjectReview
+//! (`kubectl auth whoami`) and TokenReview (whom a bearer token names).
 
 use bosun_api::{ApiError, FieldError};
 use bosun_auth::rbac::RbacAuthorizer;
@@ -20,7 +20,10 @@ pub fn is_review(group: &str, plural: &str) -> bool {
                 | "localsubjectaccessreviews"
                 | "selfsubjectaccessreviews"
                 | "selfsubjectrulesreviews"
-        ) | ("authentication.k8s.io", "selfsubjectreviews")
+        ) | (
+            "authentication.k8s.io",
+            "selfsubjectreviews" | "tokenreviews"
+        )
     )
 }
 
@@ -36,6 +39,18 @@ pub fn answer(
     let spec = review.get("spec").cloned().unwrap_or(Value::Null);
     let status = match plural {
         "selfsubjectreviews" => json!({"userInfo": user_info_json(user)}),
+        "tokenreviews" => {
+            let token = spec
+                .get("token")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            match state.authenticator.tokens.authenticate(token) {
+                Some(user) => {
+                    json!({"authenticated": true, "user": user_info_json(&user), "audiences": spec.get("audiences").cloned().unwrap_or(json!([]))})
+                }
+                None => json!({"authenticated": false, "error": "invalid bearer token"}),
+            }
+        }
         "selfsubjectrulesreviews" => {
             let namespace = spec
                 .get("namespace")

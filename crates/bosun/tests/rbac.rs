@@ -615,3 +615,26 @@ fn users_may_grant_only_what_they_hold_unless_allowed_to_escalate_or_bind() {
         "escalate lets dev-user create a role it does not hold"
     );
 }
+
+#[test]
+fn a_token_review_says_whom_a_token_names() {
+    let (c, _tokens) = cluster_with_token_users();
+    let review = |token: &str| {
+        c.ok_stdin(
+            &["create", "-f", "-", "-o", "json"],
+            &format!(
+                r#"{{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{{"token":"{token}"}}}}"#
+            ),
+        )
+    };
+    let good: serde_json::Value = serde_json::from_str(&review("dev-token")).unwrap();
+    assert_eq!(good["status"]["authenticated"], true, "{good}");
+    assert_eq!(good["status"]["user"]["username"], "dev-user");
+    assert_eq!(good["status"]["user"]["uid"], "1001");
+    let bad: serde_json::Value = serde_json::from_str(&review("nope")).unwrap();
+    assert_eq!(bad["status"]["authenticated"], false, "{bad}");
+    assert!(
+        c.ok(&["get", "--raw", "/apis/authentication.k8s.io/v1"])
+            .contains("tokenreviews")
+    );
+}
