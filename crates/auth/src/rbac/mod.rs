@@ -150,14 +150,15 @@ impl<S: PolicySource> RbacAuthorizer<S> {
         source: &RuleSource,
         visit: &mut RuleVisitor<'_>,
     ) -> bool {
-        let rules = match self.role_rules(role_ref, namespace) {
-            Ok(rules) => rules,
+        let role = match self.resolve(role_ref, namespace) {
+            Ok(role) => role,
             Err(error) => return visit(Err(error)),
         };
-        rules.iter().all(|rule| visit(Ok((source, rule))))
+        role.rules().iter().all(|rule| visit(Ok((source, rule))))
     }
 
-    fn role_rules(&self, role_ref: &RoleRef, namespace: &str) -> Result<Vec<PolicyRule>, String> {
+    /// The role a binding names, shared rather than copied: this runs on every request.
+    fn resolve(&self, role_ref: &RoleRef, namespace: &str) -> Result<ResolvedRole, String> {
         let not_found = |resource: &str| {
             format!(
                 "{resource}.rbac.authorization.k8s.io {:?} not found",
@@ -170,14 +171,14 @@ impl<S: PolicySource> RbacAuthorizer<S> {
                     .source
                     .role(namespace, &role_ref.name)
                     .ok_or_else(|| not_found("role"))?;
-                Ok(role.rules.clone().unwrap_or_default())
+                Ok(ResolvedRole::Role(role))
             }
             "ClusterRole" => {
                 let role = self
                     .source
                     .cluster_role(&role_ref.name)
                     .ok_or_else(|| not_found("clusterrole"))?;
-                Ok(role.rules.clone().unwrap_or_default())
+                Ok(ResolvedRole::ClusterRole(role))
             }
             kind => Err(format!("unsupported role reference kind: {kind:?}")),
         }
@@ -232,6 +233,21 @@ impl<S: PolicySource> RbacAuthorizer<S> {
             true
         });
         allowed_by
+    }
+}
+
+/// A Role or ClusterRole found for a binding.
+enum ResolvedRole {
+    Role(Arc<Role>),
+    ClusterRole(Arc<ClusterRole>),
+}
+
+impl ResolvedRole {
+    fn rules(&self) -> &[PolicyRule] {
+        match self {
+            ResolvedRole::Role(role) => role.rules.as_deref().unwrap_or_default(),
+            ResolvedRole::ClusterRole(role) => role.rules.as_deref().unwrap_or_default(),
+        }
     }
 }
 
