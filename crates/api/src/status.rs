@@ -255,6 +255,19 @@ impl ApiError {
         Self::new(403, "Forbidden", message)
     }
 
+    /// 403 for one object, as upstream's `NewForbidden` words it:
+    /// `<resource>[.<group>] ["<name>"] is forbidden: <reason>`.
+    pub fn forbidden_object(group: &str, resource: &str, name: &str, reason: &str) -> Self {
+        let qualified = qualified(resource, group);
+        let message = if name.is_empty() {
+            format!("{qualified} is forbidden: {reason}")
+        } else {
+            format!("{qualified} {name:?} is forbidden: {reason}")
+        };
+        Self::new(403, "Forbidden", message)
+            .with_details(json!({"name": name, "group": group, "kind": resource}))
+    }
+
     /// 406.
     pub fn not_acceptable(message: impl Into<String>) -> Self {
         Self::new(406, "NotAcceptable", message)

@@ -117,13 +117,12 @@ impl EscalationGuard {
         if !held.errors.is_empty() {
             reason.push_str(&format!("; resolution errors: [{}]", held.errors.join(" ")));
         }
-        let mut error = ApiError::forbidden(format!(
-            "{}.{RBAC_GROUP} {name:?} is forbidden: {reason}",
-            def.plural
-        ));
-        error.details =
-            Some(serde_json::json!({"name": name, "group": RBAC_GROUP, "kind": def.plural}));
-        Err(error)
+        Err(ApiError::forbidden_object(
+            RBAC_GROUP,
+            &def.plural,
+            name,
+            &reason,
+        ))
     }
 }
 

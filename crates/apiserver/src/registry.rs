@@ -515,21 +515,10 @@ impl Registry {
             let reason = format!(
                 "unable to create new content in namespace {namespace} because it is being terminated"
             );
-            let resource = if def.group.is_empty() {
-                def.plural.clone()
-            } else {
-                format!("{}.{}", def.plural, def.group)
-            };
-            let message = if name.is_empty() {
-                format!("{resource} is forbidden: {reason}")
-            } else {
-                format!("{resource} {name:?} is forbidden: {reason}")
-            };
-            let mut error = ApiError::forbidden(message);
-            error.details = Some(json!({
-                "name": name, "group": def.group, "kind": def.plural,
-                "causes": [{"reason": "NamespaceTerminating", "message": reason, "field": "metadata.namespace"}],
-            }));
+            let mut error = ApiError::forbidden_object(&def.group, &def.plural, name, &reason);
+            if let Some(details) = error.details.as_mut() {
+                details["causes"] = json!([{"reason": "NamespaceTerminating", "message": reason, "field": "metadata.namespace"}]);
+            }
             return Err(error);
         }
         Ok(())
