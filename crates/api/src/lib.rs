@@ -15,6 +15,9 @@
 //! - [`openapi`]: OpenAPI v3 documents per group version, from the resource table.
 //! - [`patch`]: strategic merge patch with upstream's merge keys.
 //! - [`protobuf`]: decoding Kubernetes protobuf request bodies into JSON objects.
+//! - [`quota`]: what objects use of ResourceQuota resources, and quota scopes.
+//! - [`quantity`]: resource quantities (`resource.Quantity`) with upstream's parsing, rounding,
+//!   arithmetic and canonical form, and resource lists.
 //! - [`status`]: errors as upstream's `Status` objects, with upstream's reasons and wording.
 //! - [`selectors`]: label and field selectors.
 //! - [`strategy`]: upstream's defaulting and validation of each built-in kind.
@@ -28,11 +31,14 @@ pub mod meta;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;
+pub mod quantity;
+pub mod quota;
 pub mod resources;
 pub mod selectors;
 pub mod status;
 pub mod strategy;
 pub mod table;
 
+pub use quantity::Quantity;
 pub use resources::{ResourceDef, ResourceTable, Scope};
 pub use status::{ApiError, FieldError};

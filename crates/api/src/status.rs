@@ -144,7 +144,7 @@ impl ApiError {
             "NotFound",
             format!("{} {name:?} not found", qualified(resource, group)),
         )
-        .with_details(json!({"name": name, "group": group, "kind": resource}))
+        .with_details(status_details(group, resource, name))
     }
 
     /// 404 for a path that names no resource.
@@ -164,7 +164,7 @@ impl ApiError {
             "AlreadyExists",
             format!("{} {name:?} already exists", qualified(resource, group)),
         )
-        .with_details(json!({"name": name, "group": group, "kind": resource}))
+        .with_details(status_details(group, resource, name))
     }
 
     /// 409: the write raced another one.
@@ -177,7 +177,7 @@ impl ApiError {
                 qualified(resource, group)
             ),
         )
-        .with_details(json!({"name": name, "group": group, "kind": resource}))
+        .with_details(status_details(group, resource, name))
     }
 
     /// 409 with a message and details of its own (server-side apply conflicts).
@@ -212,7 +212,11 @@ impl ApiError {
             "Invalid",
             format!("{qualified_kind} {name:?} is invalid: {list}"),
         )
-        .with_details(json!({"name": name, "group": group, "kind": kind, "causes": causes}))
+        .with_details({
+            let mut d = status_details(group, kind, name);
+            d["causes"] = json!(causes);
+            d
+        })
     }
 
     /// 400.
@@ -264,8 +268,7 @@ impl ApiError {
         } else {
             format!("{qualified} {name:?} is forbidden: {reason}")
         };
-        Self::new(403, "Forbidden", message)
-            .with_details(json!({"name": name, "group": group, "kind": resource}))
+        Self::new(403, "Forbidden", message).with_details(status_details(group, resource, name))
     }
 
     /// 406.
@@ -328,6 +331,17 @@ pub fn success_status(group: &str, resource: &str, name: &str, uid: Option<&str>
         details["uid"] = Value::String(uid.to_string());
     }
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+}
+
+/// Upstream's StatusDetails: name, group and kind, each left out when empty.
+pub fn status_details(group: &str, kind: &str, name: &str) -> Value {
+    let mut details = serde_json::Map::new();
+    for (key, value) in [("name", name), ("group", group), ("kind", kind)] {
+        if !value.is_empty() {
+            details.insert(key.to_string(), json!(value));
+        }
+    }
+    Value::Object(details)
 }
 
 #[cfg(test)]

@@ -23,19 +23,23 @@ use crate::path::ResourcePath;
 use crate::registry::{ListQuery, Registry, from_kv};
 use crate::tls::ClientCertificate;
 
-/// Turns credentials into a user: the verified client certificate first, then a bearer token.
+/// Turns credentials into a user: the verified client certificate first, then a bearer token
+/// (the token file, then ServiceAccount tokens, in upstream's order).
 /// A token that names nobody, or a certificate the client CA did not sign with no token beside
 /// it, is refused (401), never treated as anonymous.
 #[derive(Default)]
 pub struct Authenticator {
     /// `--token-auth-file`.
     pub tokens: TokenFile,
+    /// ServiceAccount tokens.
+    pub service_accounts: Option<crate::service_account::ServiceAccountTokens>,
 }
 
 impl Authenticator {
     /// The user behind a request, `None` when it carried no credentials at all.
-    pub fn authenticate(
+    pub async fn authenticate(
         &self,
+        registry: &Registry,
         certificate: &ClientCertificate,
         headers: &HeaderMap,
     ) -> Result<Option<UserInfo>, ApiError> {
@@ -61,10 +65,26 @@ impl Authenticator {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(ApiError::unauthorized)?;
-        self.tokens
-            .authenticate(token)
+        self.authenticate_token(registry, token)
+            .await?
             .map(Some)
             .ok_or_else(ApiError::unauthorized)
+    }
+
+    /// The user a bearer token names, `None` when no authenticator knows it; 401 for a token an
+    /// authenticator recognises as its own but refuses (expired, revoked).
+    pub async fn authenticate_token(
+        &self,
+        registry: &Registry,
+        token: &str,
+    ) -> Result<Option<UserInfo>, ApiError> {
+        if let Some(user) = self.tokens.authenticate(token) {
+            return Ok(Some(user));
+        }
+        match &self.service_accounts {
+            Some(accounts) => accounts.authenticate(registry, token).await,
+            None => Ok(None),
+        }
     }
 }
 
@@ -260,11 +280,11 @@ pub fn path_attributes(user: &UserInfo, method: &Method, path: &str) -> Attribut
 pub fn forbidden(attributes: &Attributes, reason: &str) -> ApiError {
     let mut error = ApiError::forbidden(attributes.forbidden_message(reason));
     if attributes.resource_request {
-        error.details = Some(serde_json::json!({
-            "name": attributes.name,
-            "group": attributes.api_group,
-            "kind": attributes.resource,
-        }));
+        error.details = Some(bosun_api::status::status_details(
+            &attributes.api_group,
+            &attributes.resource,
+            &attributes.name,
+        ));
     }
     error
 }

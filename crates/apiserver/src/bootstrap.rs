@@ -102,5 +102,37 @@ pub async fn ensure_system_objects(registry: &Registry, advertise: &str) -> Resu
         )
         .await?;
     }
+    for role in bosun_auth::rbac::bootstrap::roles() {
+        let ns = role.metadata.namespace.clone();
+        let mut body =
+            serde_json::to_value(&role).map_err(|e| ApiError::internal(e.to_string()))?;
+        body["apiVersion"] = json!("rbac.authorization.k8s.io/v1");
+        body["kind"] = json!("Role");
+        ensure(
+            registry,
+            "rbac.authorization.k8s.io",
+            "v1",
+            "roles",
+            ns.as_deref(),
+            body,
+        )
+        .await?;
+    }
+    for binding in bosun_auth::rbac::bootstrap::role_bindings() {
+        let ns = binding.metadata.namespace.clone();
+        let mut body =
+            serde_json::to_value(&binding).map_err(|e| ApiError::internal(e.to_string()))?;
+        body["apiVersion"] = json!("rbac.authorization.k8s.io/v1");
+        body["kind"] = json!("RoleBinding");
+        ensure(
+            registry,
+            "rbac.authorization.k8s.io",
+            "v1",
+            "rolebindings",
+            ns.as_deref(),
+            body,
+        )
+        .await?;
+    }
     Ok(())
 }

@@ -11,10 +11,12 @@
 //! - [`server`]: the HTTPS listener (HTTP/1.1 and HTTP/2) and graceful shutdown.
 //! - [`tls`]: the serving certificate and client-certificate authentication.
 //! - [`authz`]: bearer-token authentication and RBAC authorization of each request.
+//! - [`service_account`]: ServiceAccount tokens: checking them and the TokenRequest API.
 //! - [`path`]: parsing Kubernetes URL paths.
 //! - [`crd`]: the controller that serves what CustomResourceDefinitions define.
 //! - [`discovery`]: `/version`, `/api`, `/apis` and the per-group-version resource lists.
 //! - [`rest`]: the generic verb handlers (get, list, watch, create, update, patch, delete).
+//! - [`admission`]: the admission plugins writes pass (namespace lifecycle, service accounts, ...).
 //! - [`escalation`]: users may grant through RBAC objects only what they hold.
 //! - [`review`]: access, rules and self reviews, answered without being stored.
 //! - [`scale`]: the scale subresource's Scale view of workloads.
@@ -26,6 +28,7 @@
 //! - [`allocate`]: Service cluster IPs and node ports.
 //! - [`bootstrap`]: what exists at first start (system namespaces, default RBAC roles).
 
+pub mod admission;
 pub mod allocate;
 pub mod authz;
 pub mod bootstrap;
@@ -42,6 +45,7 @@ pub mod rest;
 pub mod review;
 pub mod scale;
 pub mod server;
+pub mod service_account;
 pub mod tls;
 mod watch;
 

@@ -13,6 +13,7 @@ use bosun_api::status::success_status;
 use bosun_api::{ApiError, ResourceDef, ResourceTable};
 use bosun_api::{apply, meta, strategy};
 
+use crate::admission;
 use crate::allocate::ServiceNetwork;
 use crate::cache::WatchCache;
 use bosun_store::{KeyValue, ListOptions, Store, StoreError};
@@ -274,6 +275,61 @@ impl Registry {
         from_kv(def, &kv)
     }
 
+    /// Reads one object of a core (`v1`) resource, `None` when it does not exist: the lookups
+    /// admission and authentication make.
+    pub async fn find_core(
+        &self,
+        plural: &str,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, ApiError> {
+        let def = self
+            .table
+            .lookup("", "v1", plural)
+            .expect("core kinds are served");
+        match self.get(&def, ns, name).await {
+            Ok(obj) => Ok(Some(obj)),
+            Err(e) if e.code == 404 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every object of `group/plural` in `ns`, read consistently: the lists admission makes.
+    pub async fn list_all(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+        ns: Option<&str>,
+    ) -> Result<Vec<Value>, ApiError> {
+        let def = self
+            .table
+            .lookup(group, version, plural)
+            .ok_or_else(|| ApiError::internal(format!("{plural}.{group} is not served")))?;
+        Ok(self.list(&def, ns, &ListQuery::default()).await?.items)
+    }
+
+    /// Replaces an object exactly as given, only while it is still at the resourceVersion it
+    /// carries: for the server's own bookkeeping writes made from inside admission (a quota's
+    /// usage), which must not pass admission again.
+    pub async fn replace_unchecked(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        obj: &Value,
+    ) -> Result<(), ApiError> {
+        let name = meta::name(obj).unwrap_or_default().to_string();
+        let expected: i64 = obj["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|rv| rv.parse().ok())
+            .ok_or_else(|| ApiError::internal(format!("{name} carries no resourceVersion")))?;
+        self.store
+            .update(&def.key(ns, &name), to_bytes(def, obj), expected, None)
+            .await
+            .map(|_| ())
+            .map_err(|e| store_error(def, &name, e))
+    }
+
     async fn get_kv(
         &self,
         def: &ResourceDef,
@@ -482,48 +538,6 @@ impl Registry {
         }
     }
 
-    /// Upstream's NamespaceLifecycle admission: new objects go only into namespaces that exist
-    /// and are not being deleted.
-    async fn admit_into_namespace(&self, def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
-        if !def.namespaced() {
-            return Ok(());
-        }
-        let Some(namespace) = obj.pointer("/metadata/namespace").and_then(Value::as_str) else {
-            return Ok(());
-        };
-        let ns_def = self
-            .table
-            .lookup("", "v1", "namespaces")
-            .expect("namespaces are served");
-        let kv = self
-            .store
-            .get(&ns_def.key(None, namespace), None)
-            .await
-            .map_err(|e| store_error(&ns_def, namespace, e))?
-            .kv
-            .ok_or_else(|| ApiError::not_found("", "namespaces", namespace))?;
-        let ns_obj = from_kv(&ns_def, &kv)?;
-        let terminating = ns_obj
-            .pointer("/metadata/deletionTimestamp")
-            .is_some_and(|t| !t.is_null())
-            || ns_obj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
-        if terminating {
-            let name = obj
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let reason = format!(
-                "unable to create new content in namespace {namespace} because it is being terminated"
-            );
-            let mut error = ApiError::forbidden_object(&def.group, &def.plural, name, &reason);
-            if let Some(details) = error.details.as_mut() {
-                details["causes"] = json!([{"reason": "NamespaceTerminating", "message": reason, "field": "metadata.namespace"}]);
-            }
-            return Err(error);
-        }
-        Ok(())
-    }
-
     /// Stores a new, decoded object: metadata, the kind's defaults and validation, namespace
     /// and allocations, then the store. `managed` carries an apply's managedFields; without it
     /// the write is recorded as an update by `opts.field_manager`.
@@ -536,8 +550,19 @@ impl Registry {
         managed: Option<Value>,
     ) -> Result<Value, ApiError> {
         meta::prepare_create(&mut obj, def, ns)?;
-        self.admit_into_namespace(def, &obj).await?;
+        let admission = admission::Request {
+            def,
+            operation: admission::Operation::Create,
+            subresource: None,
+            old: None,
+            user: opts.user.as_ref(),
+            dry_run: opts.dry_run,
+        };
         strategy_create(def, &mut obj);
+        strategy::default(def, &mut obj);
+        admission::mutate(self, &admission, &mut obj).await?;
+        // What admission added (a token volume, tolerations) gets its defaults too, so that a
+        // later update, defaulted again, does not look like a change to immutable fields.
         strategy::default(def, &mut obj);
         match managed {
             Some(mf) => {
@@ -562,6 +587,7 @@ impl Registry {
             return Err(ApiError::invalid(&def.group, &def.kind, &name, errs));
         }
         self.check_escalation(def, &obj, opts)?;
+        admission::validate(self, &admission, &obj).await?;
         let key = def.key(ns, &name);
         if opts.dry_run {
             if self
@@ -832,6 +858,17 @@ impl Registry {
         if unchanged == *old {
             return Ok(old.clone());
         }
+        let admission = admission::Request {
+            def,
+            operation: admission::Operation::Update,
+            subresource,
+            old: Some(old),
+            user: opts.user.as_ref(),
+            dry_run: opts.dry_run,
+        };
+        admission::validate(self, &admission, &obj)
+            .await
+            .map_err(UpdateError::Api)?;
         if opts.dry_run {
             return Ok(unchanged);
         }

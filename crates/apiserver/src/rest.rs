@@ -64,7 +64,8 @@ pub async fn handle(
     });
     let user = match state
         .authenticator
-        .authenticate(&certificate, req.headers())
+        .authenticate(&state.registry, &certificate, req.headers())
+        .await
     {
         Ok(user) => user,
         Err(e) => return negotiate::error(&e),
@@ -372,6 +373,20 @@ async fn resource(
                 )
                 .await
             }
+            ("token", &Method::POST) if def.plural == "serviceaccounts" => {
+                let accounts = state
+                    .authenticator
+                    .service_accounts
+                    .as_ref()
+                    .ok_or_else(|| {
+                        ApiError::unavailable("service account tokens are not configured")
+                    })?;
+                let (_, body) = read_body(req).await?;
+                let answered = accounts
+                    .token_request(registry, ns.unwrap_or_default(), &name, body)
+                    .await?;
+                Ok(negotiate::respond(201, &answered, Output::Json, &[]))
+            }
             ("scale", &Method::GET) => {
                 let obj = registry.get(&def, ns, &name).await?;
                 Ok(negotiate::respond(
@@ -449,10 +464,14 @@ async fn resource(
                 return Err(ApiError::method_not_allowed());
             }
             let mut query = list_query(&def, &q)?;
-            let name = rp
-                .name
-                .clone()
-                .or_else(|| query.fields.exact("metadata.name").map(str::to_string));
+            // A name selector narrows the watch to one key, unless the watch spans every
+            // namespace (the key then depends on the namespace of each object).
+            let across_namespaces = def.namespaced() && rp.namespace.is_none();
+            let name = rp.name.clone().or_else(|| {
+                (!across_namespaces)
+                    .then(|| query.fields.exact("metadata.name").map(str::to_string))
+                    .flatten()
+            });
             if rp.name.is_some() {
                 query.fields = FieldSelector::default();
             }
@@ -542,7 +561,7 @@ async fn resource(
         (Method::POST, None) if crate::review::is_review(&def.group, &def.plural) => {
             let (_, body) = read_body(req).await?;
             let user = user.cloned().unwrap_or_else(UserInfo::anonymous);
-            let answered = crate::review::answer(state, &def.plural, ns, &user, body)?;
+            let answered = crate::review::answer(state, &def.plural, ns, &user, body).await?;
             Ok(object_response(&def, 201, &answered, output, &[]))
         }
         (Method::POST, None) => {

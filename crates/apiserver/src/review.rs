@@ -27,9 +27,47 @@ pub fn is_review(group: &str, plural: &str) -> bool {
     )
 }
 
+/// Whom a token names, for the audiences the review asks about (the API's when it names none).
+async fn token_review(state: &ApiState, token: &str, spec: &Value) -> Result<Value, ApiError> {
+    let asked: Vec<String> = spec["audiences"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    let refused = json!({"authenticated": false, "error": "invalid bearer token"});
+    if let Some(user) = state.authenticator.tokens.authenticate(token) {
+        return Ok(
+            json!({"authenticated": true, "user": user_info_json(&user), "audiences": asked}),
+        );
+    }
+    let Some(accounts) = &state.authenticator.service_accounts else {
+        return Ok(refused);
+    };
+    let audiences = if asked.is_empty() {
+        accounts.issuer.audiences().to_vec()
+    } else {
+        asked
+    };
+    match accounts
+        .authenticate_for(&state.registry, token, &audiences)
+        .await
+    {
+        Ok(Some((user, shared))) => {
+            Ok(json!({"authenticated": true, "user": user_info_json(&user), "audiences": shared}))
+        }
+        Ok(None) => Ok(refused),
+        Err(e) if e.code == 401 => Ok(refused),
+        Err(e) => Err(e),
+    }
+}
+
 /// The review with its status filled in, for `user` who posted it (in `namespace` for the local
 /// form).
-pub fn answer(
+pub async fn answer(
     state: &ApiState,
     plural: &str,
     namespace: Option<&str>,
@@ -44,12 +82,7 @@ pub fn answer(
                 .get("token")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            match state.authenticator.tokens.authenticate(token) {
-                Some(user) => {
-                    json!({"authenticated": true, "user": user_info_json(&user), "audiences": spec.get("audiences").cloned().unwrap_or(json!([]))})
-                }
-                None => json!({"authenticated": false, "error": "invalid bearer token"}),
-            }
+            token_review(state, token, &spec).await?
         }
         "selfsubjectrulesreviews" => {
             let namespace = spec

@@ -20,7 +20,9 @@ use crate::allocate::ServiceNetwork;
 use crate::authz::{Authenticator, RbacIndex};
 use crate::registry::Registry;
 use crate::rest::{self, ApiState};
+use crate::service_account::ServiceAccountTokens;
 use crate::{bootstrap, tls};
+use bosun_auth::service_account::{DEFAULT_ISSUER, TokenIssuer};
 use bosun_auth::token_file::TokenFile;
 
 /// How to run the API server.
@@ -82,6 +84,13 @@ impl ApiServer {
             }
             None => TokenFile::default(),
         };
+        let key = &config.pki.service_account_key;
+        let token_issuer = Arc::new(TokenIssuer::new(
+            &key.private_pem,
+            &key.public_der,
+            DEFAULT_ISSUER,
+            Vec::new(),
+        )?);
         let policy = RbacIndex::start(&registry).await.map_err(|e| e.message)?;
         let _ = registry
             .escalation
@@ -94,7 +103,12 @@ impl ApiServer {
             advertise: config.advertise.clone(),
             openapi: openapi.clone(),
             metrics,
-            authenticator: Authenticator { tokens },
+            authenticator: Authenticator {
+                tokens,
+                service_accounts: Some(ServiceAccountTokens {
+                    issuer: token_issuer.clone(),
+                }),
+            },
             authorizer: crate::authz::authorizer(policy.clone()),
             policy,
         });

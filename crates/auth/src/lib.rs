@@ -9,12 +9,14 @@
 //! - [`authorizer`]: the [`Authorizer`] trait, the chain that asks each authorizer in turn, and
 //!   the `system:masters` short cut upstream places first;
 //! - [`token_file`]: static bearer tokens from `--token-auth-file`;
+//! - [`service_account`]: signing and checking ServiceAccount tokens (bound and legacy JWTs);
 //! - [`rbac`]: the RBAC authorizer, evaluating Roles, ClusterRoles and their bindings read from a
 //!   [`rbac::PolicySource`] (the API server backs it with its watch cache).
 
 pub mod attributes;
 pub mod authorizer;
 pub mod rbac;
+pub mod service_account;
 pub mod token_file;
 pub mod user;
 

@@ -1,6 +1,7 @@
 //! `bosun`: Kubernetes in one binary.
 //!
 //! - `bosun server`: the control plane (API server on its datastore); see [`server`].
+//! - `bosun secrets-encrypt status|rotate-keys`: Secrets encryption at rest, as k3s's command.
 //!
 //! Flags follow k3s's names where k3s has one, so k3s users feel at home.
 
@@ -25,6 +26,9 @@ struct Cli {
 enum Command {
     /// Run the control plane: API server, datastore and (as they arrive) scheduler and controllers.
     Server(Box<server::ServerArgs>),
+    /// Inspect or rotate the keys Secrets are encrypted with at rest (`--secrets-encryption`).
+    #[command(subcommand)]
+    SecretsEncrypt(server::SecretsEncryptCommand),
 }
 
 fn main() {
@@ -43,6 +47,7 @@ fn main() {
     let result = rt.block_on(async {
         match cli.command {
             Command::Server(args) => server::run(*args).await,
+            Command::SecretsEncrypt(command) => server::secrets_encrypt(command).await,
         }
     });
     if let Err(e) = result {

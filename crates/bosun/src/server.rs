@@ -1,13 +1,20 @@
 //! `bosun server`: opens the datastore, makes or reuses the cluster's certificates, writes the
 //! admin kubeconfig and serves the Kubernetes API until SIGTERM or SIGINT.
+//!
+//! Also `bosun secrets-encrypt`, which reads and rotates the keys `--secrets-encryption`
+//! encrypts Secrets with (see [`secrets_encrypt`]).
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bosun_apiserver::{ApiServer, ApiServerConfig};
 use bosun_pki::{ClusterPki, ServingNames, kubeconfig::Kubeconfig};
-use bosun_store::{DatastoreConfig, open};
+use bosun_store::encryption::{self, ProviderConfig};
+use bosun_store::{
+    DatastoreConfig, EncryptionConfig, EncryptionTransformer, ProviderKind, Store, StoreError,
+    Transformed, open,
+};
 
 /// Flags of `bosun server`.
 #[derive(clap::Args, Debug)]
@@ -82,6 +89,15 @@ pub struct ServerArgs {
     /// (kube-apiserver's format).
     #[arg(long)]
     token_auth_file: Option<PathBuf>,
+    /// Encrypt Secrets at rest. The first start writes
+    /// `<data-dir>/server/cred/encryption-config.json` with a fresh AES-GCM key; later starts
+    /// reuse it. Keep the flag on once Secrets were written with it.
+    #[arg(long)]
+    secrets_encryption: bool,
+    /// Encrypt at rest as this kube-apiserver `EncryptionConfiguration` file says (aesgcm,
+    /// secretbox and identity providers), instead of the file `--secrets-encryption` manages.
+    #[arg(long)]
+    encryption_provider_config: Option<PathBuf>,
 }
 
 /// The first address of a CIDR, the `kubernetes` Service's (10.43.0.0/16 → 10.43.0.1).
@@ -109,6 +125,37 @@ fn host_addresses() -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Starts the controller manager against the API server at `url`, as
+/// `system:kube-controller-manager` and, per controller, its own service account.
+async fn start_controllers(
+    pki: &ClusterPki,
+    url: &str,
+    data_dir: &std::path::Path,
+) -> Result<bosun_controllers::Manager, String> {
+    let identity = pki
+        .component_certificate("controller-manager", "system:kube-controller-manager", &[])
+        .map_err(|e| e.to_string())?;
+    let key = &pki.service_account_key;
+    let token_issuer = Arc::new(bosun_auth::service_account::TokenIssuer::new(
+        &key.private_pem,
+        &key.public_der,
+        bosun_auth::service_account::DEFAULT_ISSUER,
+        Vec::new(),
+    )?);
+    bosun_controllers::Manager::start(bosun_controllers::ManagerConfig {
+        credentials: bosun_controllers::Credentials {
+            server_url: url.to_string(),
+            ca_pem: pki.server_ca.cert_pem().to_string(),
+            cert_pem: identity.cert_pem,
+            key_pem: identity.key_pem,
+            token_dir: data_dir.join("server").join("cred").join("controllers"),
+        },
+        root_ca_pem: pki.server_ca.cert_pem().to_string(),
+        token_issuer,
+    })
+    .await
+}
+
 /// Runs the server until a termination signal.
 pub async fn run(args: ServerArgs) -> Result<(), String> {
     let mode = u32::from_str_radix(args.write_kubeconfig_mode.trim_start_matches("0o"), 8)
@@ -120,6 +167,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         })?;
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| format!("creating {}: {e}", args.data_dir.display()))?;
+    let encryption = encryption_at_rest(&args)?;
 
     let datastore = open(&DatastoreConfig {
         endpoint: args.datastore_endpoint.clone(),
@@ -131,6 +179,10 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
     })
     .await
     .map_err(|e| format!("opening the datastore: {e}"))?;
+    let store: Arc<dyn Store> = match encryption {
+        Some(t) => Arc::new(Transformed::new(datastore.store(), Arc::new(t))),
+        None => datastore.store(),
+    };
 
     let mut addresses = host_addresses();
     if let Some(a) = args.advertise_address {
@@ -154,7 +206,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         bind: SocketAddr::new(args.bind_address, args.https_listen_port),
         advertise: format!("{advertise_ip}:{}", args.https_listen_port),
         pki: pki.clone(),
-        store: datastore.store(),
+        store,
         service_cidr: args.service_cidr.clone(),
         service_node_port_range: args.service_node_port_range.clone(),
         token_auth_file: args.token_auth_file.clone(),
@@ -162,6 +214,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
     .await?;
 
     let url = format!("https://127.0.0.1:{}", server.local_addr().port());
+    let controllers = start_controllers(&pki, &url, &args.data_dir).await?;
     Kubeconfig {
         name: "default",
         server: &url,
@@ -185,7 +238,250 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         _ = tokio::signal::ctrl_c() => {}
     }
     tracing::info!("shutting down");
+    controllers.shutdown().await;
     server.shutdown().await;
+    drop(datastore);
+    Ok(())
+}
+
+/// A store error as a message for the command line, without the "invalid argument" preamble
+/// configuration errors carry.
+fn config_error(e: StoreError) -> String {
+    match e {
+        StoreError::InvalidArgument(m) => m,
+        e => e.to_string(),
+    }
+}
+
+/// Where `--secrets-encryption` keeps its `EncryptionConfiguration`, as k3s does.
+pub fn default_encryption_config_path(data_dir: &Path) -> PathBuf {
+    data_dir
+        .join("server")
+        .join("cred")
+        .join("encryption-config.json")
+}
+
+/// The transformer the encryption flags ask for: the `--encryption-provider-config` file, or
+/// with `--secrets-encryption` the data dir's file, created with a fresh key if missing.
+fn encryption_at_rest(args: &ServerArgs) -> Result<Option<EncryptionTransformer>, String> {
+    let default_path = default_encryption_config_path(&args.data_dir);
+    let (path, config) = if let Some(path) = &args.encryption_provider_config {
+        (
+            path.clone(),
+            EncryptionConfig::load(path).map_err(config_error)?,
+        )
+    } else if args.secrets_encryption {
+        if default_path.exists() {
+            let config = EncryptionConfig::load(&default_path).map_err(config_error)?;
+            (default_path, config)
+        } else {
+            let config = EncryptionConfig::generate(ProviderKind::AesGcm).map_err(config_error)?;
+            config.save(&default_path).map_err(config_error)?;
+            tracing::info!(
+                path = %default_path.display(),
+                "wrote a new secrets encryption configuration"
+            );
+            (default_path, config)
+        }
+    } else {
+        if default_path.exists() {
+            tracing::warn!(
+                path = %default_path.display(),
+                "a secrets encryption configuration exists but --secrets-encryption is off: \
+                 Secrets encrypted with it will not be readable"
+            );
+        }
+        return Ok(None);
+    };
+    let transformer = EncryptionTransformer::new(&config).map_err(config_error)?;
+    match config.active_key() {
+        Some((kind, name)) => tracing::info!(
+            config = %path.display(),
+            provider = %kind,
+            key = name,
+            resources = ?transformer.prefixes(),
+            "encrypting at rest"
+        ),
+        None => tracing::warn!(
+            config = %path.display(),
+            "the encryption configuration lists identity first: values are written in the clear"
+        ),
+    }
+    Ok(Some(transformer))
+}
+
+/// The configuration file and datastore `bosun secrets-encrypt` works on.
+#[derive(clap::Args, Debug)]
+pub struct SecretsEncryptTarget {
+    /// Where Bosun keeps its state.
+    #[arg(long, default_value = "/var/lib/bosun")]
+    data_dir: PathBuf,
+    /// The `EncryptionConfiguration` file the server was started with, if not the one
+    /// `--secrets-encryption` manages in the data dir.
+    #[arg(long)]
+    encryption_provider_config: Option<PathBuf>,
+}
+
+impl SecretsEncryptTarget {
+    fn config_path(&self) -> PathBuf {
+        self.encryption_provider_config
+            .clone()
+            .unwrap_or_else(|| default_encryption_config_path(&self.data_dir))
+    }
+}
+
+/// Flags of `bosun secrets-encrypt rotate-keys`.
+#[derive(clap::Args, Debug)]
+pub struct RotateKeysArgs {
+    #[command(flatten)]
+    target: SecretsEncryptTarget,
+    /// Datastore: empty for the embedded SQLite in the data dir, or the etcd URLs the server
+    /// uses.
+    #[arg(long, default_value = "")]
+    datastore_endpoint: String,
+    /// CA file for the etcd datastore.
+    #[arg(long)]
+    datastore_cafile: Option<PathBuf>,
+    /// Client certificate for the etcd datastore.
+    #[arg(long)]
+    datastore_certfile: Option<PathBuf>,
+    /// Client key for the etcd datastore.
+    #[arg(long)]
+    datastore_keyfile: Option<PathBuf>,
+}
+
+/// `bosun secrets-encrypt`: what k3s's command of that name does, for the actions below.
+#[derive(clap::Subcommand, Debug)]
+pub enum SecretsEncryptCommand {
+    /// Print whether Secrets are encrypted at rest, the active key and the providers.
+    Status(SecretsEncryptTarget),
+    /// Replace the encryption key and re-encrypt every Secret with it; run with the server
+    /// stopped.
+    ///
+    /// Offline: run it with the server (every server, for an etcd datastore) stopped. It puts a
+    /// fresh key first, rewrites every encrypted resource with it (Secrets stored in the clear
+    /// get encrypted too), compacts the datastore's history so that no value under an old key
+    /// remains there, and then drops the old keys from the configuration. With several
+    /// servers, copy the new configuration to each before starting them again.
+    RotateKeys(RotateKeysArgs),
+}
+
+fn key_type(p: &ProviderConfig) -> &'static str {
+    match p.name() {
+        "aesgcm" => "AES-GCM",
+        "secretbox" => "Secretbox",
+        "identity" => "Identity",
+        "aescbc" => "AES-CBC",
+        "kms" => "KMS",
+        _ => "?",
+    }
+}
+
+/// Runs a `bosun secrets-encrypt` action.
+pub async fn secrets_encrypt(command: SecretsEncryptCommand) -> Result<(), String> {
+    match command {
+        SecretsEncryptCommand::Status(target) => {
+            print!("{}", encryption_status(&target.config_path())?);
+            Ok(())
+        }
+        SecretsEncryptCommand::RotateKeys(args) => rotate_keys(args).await,
+    }
+}
+
+/// What `secrets-encrypt status` prints for the configuration at `path`.
+fn encryption_status(path: &Path) -> Result<String, String> {
+    use std::fmt::Write;
+    if !path.exists() {
+        return Ok(format!(
+            "Encryption Status: Disabled, no configuration at {} \
+             (start the server with --secrets-encryption)\n",
+            path.display()
+        ));
+    }
+    let config = EncryptionConfig::load(path).map_err(config_error)?;
+    let mut out = String::new();
+    let status = if config.encrypts() {
+        "Enabled"
+    } else {
+        "Disabled, identity is the first provider"
+    };
+    let _ = writeln!(out, "Encryption Status: {status}");
+    let _ = writeln!(out, "Encryption Config: {}", path.display());
+    match config.active_key() {
+        Some((kind, name)) => {
+            let _ = writeln!(out, "Active Key: {name} ({kind})");
+        }
+        None => {
+            let _ = writeln!(out, "Active Key: none");
+        }
+    }
+    for list in &config.resources {
+        let _ = writeln!(out, "\nResources: {}", list.resources.join(", "));
+        let _ = writeln!(out, "Active  Key Type   Name");
+        let _ = writeln!(out, "------  ---------  ----");
+        for (i, provider) in list.providers.iter().enumerate() {
+            let names: Vec<&str> = match provider.keys() {
+                Some((_, keys)) => keys.iter().map(|k| k.name.as_str()).collect(),
+                None => vec!["-"],
+            };
+            for (j, name) in names.into_iter().enumerate() {
+                let active = if i == 0 && j == 0 { " *" } else { "" };
+                let _ = writeln!(out, "{active:<6}  {:<9}  {name}", key_type(provider));
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn rotate_keys(args: RotateKeysArgs) -> Result<(), String> {
+    let path = args.target.config_path();
+    if !path.exists() {
+        return Err(format!(
+            "secrets encryption is not enabled: no configuration at {} \
+             (start the server with --secrets-encryption first)",
+            path.display()
+        ));
+    }
+    let config = EncryptionConfig::load(&path).map_err(config_error)?;
+    let (rotated, new_key) = config.with_new_key().map_err(config_error)?;
+    // Opened before the configuration changes, so that a running server (which holds the
+    // embedded database's lock) stops the rotation before it starts.
+    let datastore = open(&DatastoreConfig {
+        endpoint: args.datastore_endpoint.clone(),
+        ca_file: args.datastore_cafile.clone(),
+        cert_file: args.datastore_certfile.clone(),
+        key_file: args.datastore_keyfile.clone(),
+        data_dir: args.target.data_dir.clone(),
+        compaction: Default::default(),
+    })
+    .await
+    .map_err(|e| format!("opening the datastore (rotate-keys needs the server stopped): {e}"))?;
+    let store = datastore.store();
+
+    rotated.save(&path).map_err(config_error)?;
+    println!("Added key {new_key} first in {}", path.display());
+    let transformer = EncryptionTransformer::new(&rotated).map_err(config_error)?;
+    let stats = encryption::rewrite(&*store, &transformer)
+        .await
+        .map_err(|e| {
+            format!(
+                "rewriting with key {new_key}: {e} (the configuration keeps the old keys: fix the \
+                 cause and run rotate-keys again)"
+            )
+        })?;
+    println!(
+        "Rewrote {} stored value(s) with key {new_key} ({} already used it)",
+        stats.rewritten, stats.unchanged
+    );
+    let revision = store.current_revision().await.map_err(config_error)?;
+    store
+        .compact(revision)
+        .await
+        .map_err(|e| format!("compacting history at revision {revision}: {e}"))?;
+    let done = rotated.without_old_keys();
+    done.save(&path).map_err(config_error)?;
+    println!("Removed the old keys; {new_key} is the only key now");
+    drop(store);
     drop(datastore);
     Ok(())
 }

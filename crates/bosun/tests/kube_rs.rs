@@ -82,7 +82,13 @@ async fn kube_rs_creates_applies_pages_and_watches() {
     let mut lp = ListParams::default().limit(5);
     loop {
         let page = api.list(&lp).await.unwrap();
-        names.extend(page.items.iter().filter_map(|i| i.metadata.name.clone()));
+        // Every namespace also holds the cluster CA, published by the root CA controller.
+        names.extend(
+            page.items
+                .iter()
+                .filter_map(|i| i.metadata.name.clone())
+                .filter(|n| n != "kube-root-ca.crt"),
+        );
         match page.metadata.continue_ {
             Some(token) if !token.is_empty() => lp = lp.continue_token(&token),
             _ => break,

@@ -163,32 +163,6 @@ fn a_cluster_role_bound_by_a_role_binding_grants_only_in_the_binding_namespace()
     c.ok(&["--user=dev", "get", "cm", "-n", "team-a"]);
 }
 
-/// `GET path` over HTTPS without a client certificate, optionally with a bearer token; returns
-/// the status code and body.
-fn curl(c: &Cluster, path: &str, token: Option<&str>) -> (String, String) {
-    curl_with(c, path, token, &[])
-}
-
-/// [`curl`] with extra arguments (e.g. a client certificate).
-fn curl_with(c: &Cluster, path: &str, token: Option<&str>, extra: &[&str]) -> (String, String) {
-    let ca = c.data_dir().join("server/tls/server-ca.crt");
-    assert!(ca.exists(), "{}", ca.display());
-    let mut cmd = std::process::Command::new("curl");
-    cmd.args(["-s", "-w", "\n%{http_code}", "--cacert"])
-        .arg(&ca)
-        .args(extra);
-    if let Some(token) = token {
-        cmd.args(["-H", &format!("Authorization: Bearer {token}")]);
-    }
-    let out = cmd
-        .arg(format!("https://127.0.0.1:{}{path}", c.port))
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.to_string(), body.to_string())
-}
-
 #[test]
 fn wrong_or_missing_credentials_are_unauthorized_but_version_and_health_are_public() {
     let (c, _tokens) = cluster_with_token_users();
@@ -208,11 +182,10 @@ fn wrong_or_missing_credentials_are_unauthorized_but_version_and_health_are_publ
         "--key",
         key.to_str().unwrap(),
     ];
-    let (code, body) = curl_with(&c, "/api/v1/namespaces", None, &cert_args);
+    let (code, body) = c.curl_with("/api/v1/namespaces", None, &cert_args);
     assert_eq!(code, "401", "{body}");
     assert!(body.contains(r#""reason":"Unauthorized""#), "{body}");
-    let (code, body) = curl_with(
-        &c,
+    let (code, body) = c.curl_with(
         "/api/v1/namespaces/default/pods",
         Some("dev-token"),
         &cert_args,
@@ -229,16 +202,16 @@ fn wrong_or_missing_credentials_are_unauthorized_but_version_and_health_are_publ
         "{err}"
     );
     // Without credentials (kubectl would prompt for a password here, so plain HTTPS).
-    let (code, body) = curl(&c, "/api/v1/namespaces/default/pods", None);
+    let (code, body) = c.curl("/api/v1/namespaces/default/pods", None);
     assert_eq!(code, "401", "{body}");
     assert!(body.contains(r#""reason":"Unauthorized""#), "{body}");
-    let (code, body) = curl(&c, "/api/v1/namespaces/default/pods", Some("not-a-token"));
+    let (code, body) = c.curl("/api/v1/namespaces/default/pods", Some("not-a-token"));
     assert_eq!(code, "401", "{body}");
     assert_eq!(
-        curl(&c, "/healthz", None),
+        c.curl("/healthz", None),
         ("200".to_string(), "ok".to_string())
     );
-    assert!(curl(&c, "/version", None).1.contains("gitVersion"));
+    assert!(c.curl("/version", None).1.contains("gitVersion"));
     let err = c.fails(&["--user=bad", "get", "--raw", "/version"]);
     assert!(
         err.contains("Unauthorized"),

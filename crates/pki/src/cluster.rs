@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::ca::{CertificateAuthority, IssuedCertificate};
 use crate::identity::seconds_until_expiry;
+use crate::signing_key::SigningKey;
 use crate::{Result, io_err};
 
 /// Leaf certificates are reissued at start when they expire within this many seconds.
@@ -53,6 +54,8 @@ pub struct ClusterPki {
     pub serving: IssuedCertificate,
     /// The admin's client certificate (`system:admin`, group `system:masters`).
     pub admin: IssuedCertificate,
+    /// Signs ServiceAccount tokens.
+    pub service_account_key: SigningKey,
     dir: PathBuf,
 }
 
@@ -77,26 +80,57 @@ impl ClusterPki {
                 c
             }
         };
-        let admin = match IssuedCertificate::read(dir, "client-admin")? {
-            Some(c) if fresh(&c) => c,
-            _ => {
-                let c = client_ca.issue_client("system:admin", &["system:masters"])?;
-                c.write(dir, "client-admin")?;
-                c
-            }
-        };
+        let admin = client_certificate(
+            &client_ca,
+            dir,
+            "admin",
+            "system:admin",
+            &["system:masters"],
+        )?;
+        let service_account_key = SigningKey::load_or_create(dir, "service")?;
         Ok(ClusterPki {
             server_ca,
             client_ca,
             serving,
             admin,
+            service_account_key,
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// The client certificate of a component that runs inside Bosun (`client-<file>.crt`), issued
+    /// once for `user` in `groups` and reused until it nears expiry, so each component talks to
+    /// the API server as itself rather than as an administrator.
+    pub fn component_certificate(
+        &self,
+        file: &str,
+        user: &str,
+        groups: &[&str],
+    ) -> Result<IssuedCertificate> {
+        client_certificate(&self.client_ca, &self.dir, file, user, groups)
     }
 
     /// Where the files live.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+fn client_certificate(
+    ca: &CertificateAuthority,
+    dir: &Path,
+    file: &str,
+    user: &str,
+    groups: &[&str],
+) -> Result<IssuedCertificate> {
+    let name = format!("client-{file}");
+    match IssuedCertificate::read(dir, &name)? {
+        Some(c) if fresh(&c) => Ok(c),
+        _ => {
+            let c = ca.issue_client(user, groups)?;
+            c.write(dir, &name)?;
+            Ok(c)
+        }
     }
 }
 

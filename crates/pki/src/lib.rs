@@ -11,16 +11,19 @@
 //! - [`ca`]: creating, loading and issuing from a CA.
 //! - [`cluster`]: the cluster's set of CAs and certificates, created on first start and reused.
 //! - [`kubeconfig`]: writing kubeconfig files.
+//! - [`signing_key`]: the ServiceAccount token signing key.
 //! - [`identity`]: reading the user and groups out of a client certificate.
 
 pub mod ca;
 pub mod cluster;
 pub mod identity;
 pub mod kubeconfig;
+pub mod signing_key;
 
 pub use ca::{CertificateAuthority, IssuedCertificate};
 pub use cluster::{ClusterPki, ServingNames};
 pub use identity::{CertificateIdentity, identity_from_der};
+pub use signing_key::SigningKey;
 
 /// What can go wrong with certificates and their files.
 #[derive(Debug, thiserror::Error)]

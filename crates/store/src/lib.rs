@@ -16,11 +16,14 @@
 //! - [`compactor`]: the background task that compacts history on either backend.
 //! - [`transform`]: a wrapper that transforms values on their way to and from storage, so that
 //!   encryption at rest can be added without touching the backends.
+//! - [`encryption`]: encryption at rest in kube-apiserver's formats (`EncryptionConfiguration`,
+//!   `k8s:enc:aesgcm:v1:<key>:` values), the [`ValueTransformer`] that [`transform`] applies.
 //! - [`config`]: turns `--datastore-*` flags into an opened backend.
 //! - [`etcd_process`]: a throwaway local etcd server for tests and benchmarks.
 
 pub mod compactor;
 pub mod config;
+pub mod encryption;
 pub mod error;
 pub mod etcd;
 pub mod etcd_process;
@@ -31,6 +34,7 @@ pub mod transform;
 
 pub use compactor::{CompactionPolicy, Compactor};
 pub use config::{Datastore, DatastoreConfig, open};
+pub use encryption::{EncryptionConfig, EncryptionTransformer, ProviderKind};
 pub use error::{Result, StoreError};
 pub use etcd::{EtcdStore, EtcdTls};
 pub use sqlite::{SqliteOptions, SqliteStats, SqliteStore};

@@ -61,6 +61,36 @@ fn pod_spec_path(def: &ResourceDef) -> Option<&'static [&'static str]> {
     }
 }
 
+/// Container items of a LimitRange: `default` from `max`, `defaultRequest` from `default`, then
+/// from `min` (upstream's `SetDefaults_LimitRangeItem`), so reads show the effective defaults.
+fn default_limit_range(obj: &mut Value) {
+    let Some(items) = obj
+        .pointer_mut("/spec/limits")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for item in items.iter_mut().filter(|i| i["type"] == "Container") {
+        for (from, to) in [
+            ("max", "default"),
+            ("default", "defaultRequest"),
+            ("min", "defaultRequest"),
+        ] {
+            let Some(source) = item[from].as_object().cloned() else {
+                continue;
+            };
+            for (resource, value) in source {
+                if item[to][&resource].is_null() {
+                    if !item[to].is_object() {
+                        item[to] = json!({});
+                    }
+                    item[to][&resource] = value;
+                }
+            }
+        }
+    }
+}
+
 /// Fills in upstream's defaults.
 pub fn default(def: &ResourceDef, obj: &mut Value) {
     if let Some(path) = pod_spec_path(def)
@@ -86,6 +116,7 @@ pub fn default(def: &ResourceDef, obj: &mut Value) {
         ("", "persistentvolumeclaims") => {
             set_default(obj, &["spec", "volumeMode"], json!("Filesystem"))
         }
+        ("", "limitranges") => default_limit_range(obj),
         ("", "endpoints") => {
             if let Some(Value::Array(subsets)) = obj.get_mut("subsets") {
                 for s in subsets {

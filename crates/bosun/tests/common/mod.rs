@@ -51,6 +51,32 @@ impl Cluster {
         c
     }
 
+    /// `GET path` over HTTPS without a client certificate, optionally with a bearer token;
+    /// returns the status code and body.
+    pub fn curl(&self, path: &str, token: Option<&str>) -> (String, String) {
+        self.curl_with(path, token, &[])
+    }
+
+    /// [`Cluster::curl`] with extra arguments (e.g. a client certificate).
+    pub fn curl_with(&self, path: &str, token: Option<&str>, extra: &[&str]) -> (String, String) {
+        let ca = self.data_dir().join("server/tls/server-ca.crt");
+        assert!(ca.exists(), "{}", ca.display());
+        let mut cmd = std::process::Command::new("curl");
+        cmd.args(["-s", "-w", "\n%{http_code}", "--cacert"])
+            .arg(&ca)
+            .args(extra);
+        if let Some(token) = token {
+            cmd.args(["-H", &format!("Authorization: Bearer {token}")]);
+        }
+        let out = cmd
+            .arg(format!("https://127.0.0.1:{}{path}", self.port))
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.to_string(), body.to_string())
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
