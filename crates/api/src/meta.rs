@@ -7,6 +7,21 @@ use serde_json::{Map, Value, json};
 use crate::resources::ResourceDef;
 use crate::status::{ApiError, FieldError};
 
+/// The strings of a JSON array (`["a", "b"]`); anything else reads as empty.
+pub fn string_list(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(String::from)
+        .collect()
+}
+
+/// The current time in Unix seconds.
+pub fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
 /// The current time as upstream writes it (`2026-01-02T03:04:05Z`).
 pub fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();

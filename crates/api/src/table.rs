@@ -374,10 +374,6 @@ fn node_row(n: &Value) -> Vec<Value> {
     ]
 }
 
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
 /// Access modes as upstream abbreviates them (`RWO,ROX`).
 fn access_modes(modes: Option<&Value>) -> String {
     modes
@@ -428,7 +424,7 @@ fn job_row(o: &Value) -> Vec<Value> {
     let end = s(o, &["status", "completionTime"])
         .and_then(Value::as_str)
         .and_then(meta::parse_rfc3339)
-        .unwrap_or_else(now);
+        .unwrap_or_else(crate::meta::now_unix);
     vec![
         json!(meta::name(o)),
         json!(status),
@@ -678,7 +674,7 @@ pub fn printer(def: &ResourceDef) -> (Vec<Column>, RowPrinter) {
                     json!(s(o, &["spec", "suspend"]) == Some(&Value::Bool(true))),
                     json!(count(o, &["status", "active"])),
                     json!(
-                        last.map(|t| human_duration(now() - t))
+                        last.map(|t| human_duration(crate::meta::now_unix() - t))
                             .unwrap_or_else(|| "<none>".into())
                     ),
                     age(o),
@@ -862,7 +858,7 @@ pub fn printer(def: &ResourceDef) -> (Vec<Column>, RowPrinter) {
                     s(o, &[f])
                         .and_then(Value::as_str)
                         .and_then(meta::parse_rfc3339)
-                        .map(|t| human_duration(now() - t))
+                        .map(|t| human_duration(crate::meta::now_unix() - t))
                         .unwrap_or_else(|| "<unknown>".into())
                 };
                 let last = s(o, &["lastTimestamp"])

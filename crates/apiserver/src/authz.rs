@@ -78,13 +78,33 @@ impl Authenticator {
         registry: &Registry,
         token: &str,
     ) -> Result<Option<UserInfo>, ApiError> {
+        Ok(self
+            .authenticate_token_for(registry, token, &[])
+            .await?
+            .map(|(user, _)| user))
+    }
+
+    /// As [`Self::authenticate_token`], for a token meant for one of `audiences` (the API's
+    /// when empty), also returning the audiences it is good for (TokenReview reports them).
+    /// Static tokens are good for whatever was asked.
+    pub async fn authenticate_token_for(
+        &self,
+        registry: &Registry,
+        token: &str,
+        audiences: &[String],
+    ) -> Result<Option<(UserInfo, Vec<String>)>, ApiError> {
         if let Some(user) = self.tokens.authenticate(token) {
-            return Ok(Some(user));
+            return Ok(Some((user, audiences.to_vec())));
         }
-        match &self.service_accounts {
-            Some(accounts) => accounts.authenticate(registry, token).await,
-            None => Ok(None),
-        }
+        let Some(accounts) = &self.service_accounts else {
+            return Ok(None);
+        };
+        let audiences = if audiences.is_empty() {
+            accounts.issuer.audiences()
+        } else {
+            audiences
+        };
+        accounts.authenticate_for(registry, token, audiences).await
     }
 }
 

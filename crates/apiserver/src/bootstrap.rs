@@ -37,6 +37,28 @@ async fn ensure(
     }
 }
 
+/// [`ensure`] for one typed object of the bootstrap RBAC policy.
+async fn ensure_rbac<T: serde::Serialize>(
+    registry: &Registry,
+    plural: &str,
+    kind: &str,
+    ns: Option<&str>,
+    object: &T,
+) -> Result<(), ApiError> {
+    let mut body = serde_json::to_value(object).map_err(|e| ApiError::internal(e.to_string()))?;
+    body["apiVersion"] = json!("rbac.authorization.k8s.io/v1");
+    body["kind"] = json!(kind);
+    ensure(
+        registry,
+        "rbac.authorization.k8s.io",
+        "v1",
+        plural,
+        ns,
+        body,
+    )
+    .await
+}
+
 /// Creates what is missing; what exists is left alone, so restarts change nothing.
 /// `advertise` is the `ip:port` clients inside the cluster reach this server at.
 pub async fn ensure_system_objects(registry: &Registry, advertise: &str) -> Result<(), ApiError> {
@@ -72,65 +94,32 @@ pub async fn ensure_system_objects(registry: &Registry, advertise: &str) -> Resu
         "endpoints": [{"addresses": [ip], "conditions": {"ready": true}}],
         "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
     })).await?;
-    for role in bosun_auth::rbac::bootstrap::cluster_roles() {
-        let mut body =
-            serde_json::to_value(&role).map_err(|e| ApiError::internal(e.to_string()))?;
-        body["apiVersion"] = json!("rbac.authorization.k8s.io/v1");
-        body["kind"] = json!("ClusterRole");
-        ensure(
-            registry,
-            "rbac.authorization.k8s.io",
-            "v1",
-            "clusterroles",
-            None,
-            body,
-        )
-        .await?;
+    use bosun_auth::rbac::bootstrap as policy;
+    for role in policy::cluster_roles() {
+        ensure_rbac(registry, "clusterroles", "ClusterRole", None, &role).await?;
     }
-    for binding in bosun_auth::rbac::bootstrap::cluster_role_bindings() {
-        let mut body =
-            serde_json::to_value(&binding).map_err(|e| ApiError::internal(e.to_string()))?;
-        body["apiVersion"] = json!("rbac.authorization.k8s.io/v1");
-        body["kind"] = json!("ClusterRoleBinding");
-        ensure(
+    for binding in policy::cluster_role_bindings() {
+        ensure_rbac(
             registry,
-            "rbac.authorization.k8s.io",
-            "v1",
             "clusterrolebindings",
+            "ClusterRoleBinding",
             None,
-            body,
+            &binding,
         )
         .await?;
     }
-    for role in bosun_auth::rbac::bootstrap::roles() {
+    for role in policy::roles() {
         let ns = role.metadata.namespace.clone();
-        let mut body =
-            serde_json::to_value(&role).map_err(|e| ApiError::internal(e.to_string()))?;
-        body["apiVersion"] = json!("rbac.authorization.k8s.io/v1");
-        body["kind"] = json!("Role");
-        ensure(
-            registry,
-            "rbac.authorization.k8s.io",
-            "v1",
-            "roles",
-            ns.as_deref(),
-            body,
-        )
-        .await?;
+        ensure_rbac(registry, "roles", "Role", ns.as_deref(), &role).await?;
     }
-    for binding in bosun_auth::rbac::bootstrap::role_bindings() {
+    for binding in policy::role_bindings() {
         let ns = binding.metadata.namespace.clone();
-        let mut body =
-            serde_json::to_value(&binding).map_err(|e| ApiError::internal(e.to_string()))?;
-        body["apiVersion"] = json!("rbac.authorization.k8s.io/v1");
-        body["kind"] = json!("RoleBinding");
-        ensure(
+        ensure_rbac(
             registry,
-            "rbac.authorization.k8s.io",
-            "v1",
             "rolebindings",
+            "RoleBinding",
             ns.as_deref(),
-            body,
+            &binding,
         )
         .await?;
     }

@@ -135,6 +135,8 @@ pub struct Registry {
     /// Refuses RBAC objects that grant their writer more than they hold; set once the RBAC
     /// index is loaded.
     pub escalation: Arc<std::sync::OnceLock<crate::escalation::EscalationGuard>>,
+    /// What admission plugins keep between requests.
+    pub admission: Arc<admission::AdmissionState>,
 }
 
 /// How long Events live (upstream's `--event-ttl` default).
@@ -275,8 +277,9 @@ impl Registry {
         from_kv(def, &kv)
     }
 
-    /// Reads one object of a core (`v1`) resource, `None` when it does not exist: the lookups
-    /// admission and authentication make.
+    /// Reads one object of a core (`v1`) resource from the store, `None` when it does not
+    /// exist: for lookups where acting on a copy even milliseconds old would be wrong (a
+    /// namespace just set terminating, the object a new token is bound to).
     pub async fn find_core(
         &self,
         plural: &str,
@@ -287,37 +290,72 @@ impl Registry {
             .table
             .lookup("", "v1", plural)
             .expect("core kinds are served");
-        match self.get(&def, ns, name).await {
+        self.find(&def, ns, name).await
+    }
+
+    /// As [`Self::find_core`], answered by the watch cache when it holds the object (a miss is
+    /// confirmed with the store, so an object created a moment ago is found), for lookups
+    /// where a copy milliseconds old does no harm, as upstream's admission reads its informers.
+    pub async fn find_core_cached(
+        &self,
+        plural: &str,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, ApiError> {
+        let def = self
+            .table
+            .lookup("", "v1", plural)
+            .expect("core kinds are served");
+        if let Some(Some(kv)) = self.cache.get(&def.prefix(None), &def.key(ns, name)) {
+            return from_kv(&def, &kv).map(Some);
+        }
+        self.find(&def, ns, name).await
+    }
+
+    async fn find(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, ApiError> {
+        match self.get(def, ns, name).await {
             Ok(obj) => Ok(Some(obj)),
             Err(e) if e.code == 404 => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// Every object of `group/plural` in `ns`, read consistently: the lists admission makes.
+    /// Every object of `group/plural` in `ns`: the lists admission makes. `fresh` reads
+    /// consistently (waiting for the watch cache to reach the store's revision); otherwise the
+    /// cache answers at once, milliseconds behind, as an informer would.
     pub async fn list_all(
         &self,
         group: &str,
         version: &str,
         plural: &str,
         ns: Option<&str>,
+        fresh: bool,
     ) -> Result<Vec<Value>, ApiError> {
         let def = self
             .table
             .lookup(group, version, plural)
             .ok_or_else(|| ApiError::internal(format!("{plural}.{group} is not served")))?;
-        Ok(self.list(&def, ns, &ListQuery::default()).await?.items)
+        let query = ListQuery {
+            resource_version: (!fresh).then(|| "0".to_string()),
+            ..Default::default()
+        };
+        Ok(self.list(&def, ns, &query).await?.items)
     }
 
     /// Replaces an object exactly as given, only while it is still at the resourceVersion it
-    /// carries: for the server's own bookkeeping writes made from inside admission (a quota's
+    /// carries, returning its new resourceVersion: for the server's own bookkeeping writes made from inside admission (a quota's
     /// usage), which must not pass admission again.
     pub async fn replace_unchecked(
         &self,
         def: &ResourceDef,
         ns: Option<&str>,
         obj: &Value,
-    ) -> Result<(), ApiError> {
+    ) -> Result<i64, ApiError> {
         let name = meta::name(obj).unwrap_or_default().to_string();
         let expected: i64 = obj["metadata"]["resourceVersion"]
             .as_str()
@@ -326,7 +364,6 @@ impl Registry {
         self.store
             .update(&def.key(ns, &name), to_bytes(def, obj), expected, None)
             .await
-            .map(|_| ())
             .map_err(|e| store_error(def, &name, e))
     }
 

@@ -29,31 +29,11 @@ pub fn is_review(group: &str, plural: &str) -> bool {
 
 /// Whom a token names, for the audiences the review asks about (the API's when it names none).
 async fn token_review(state: &ApiState, token: &str, spec: &Value) -> Result<Value, ApiError> {
-    let asked: Vec<String> = spec["audiences"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default();
+    let asked = bosun_api::meta::string_list(&spec["audiences"]);
     let refused = json!({"authenticated": false, "error": "invalid bearer token"});
-    if let Some(user) = state.authenticator.tokens.authenticate(token) {
-        return Ok(
-            json!({"authenticated": true, "user": user_info_json(&user), "audiences": asked}),
-        );
-    }
-    let Some(accounts) = &state.authenticator.service_accounts else {
-        return Ok(refused);
-    };
-    let audiences = if asked.is_empty() {
-        accounts.issuer.audiences().to_vec()
-    } else {
-        asked
-    };
-    match accounts
-        .authenticate_for(&state.registry, token, &audiences)
+    match state
+        .authenticator
+        .authenticate_token_for(&state.registry, token, &asked)
         .await
     {
         Ok(Some((user, shared))) => {

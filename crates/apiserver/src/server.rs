@@ -72,6 +72,7 @@ impl ApiServer {
             cache,
             event_lease: Default::default(),
             escalation: Default::default(),
+            admission: Default::default(),
         };
         bootstrap::ensure_system_objects(&registry, &config.advertise)
             .await

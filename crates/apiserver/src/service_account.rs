@@ -3,7 +3,9 @@
 //!
 //! A valid signature is not enough: as upstream's validator does, a token stops working once
 //! its account, its Secret (legacy tokens) or the object it is bound to is deleted or replaced
-//! by one with another uid.
+//! by one with another uid. Those objects are read as upstream reads them, from the watch cache
+//! (its informers) with the store asked on a miss, so checking costs no store round trip;
+//! a deletion takes effect as soon as the cache has applied it, within milliseconds.
 
 use std::sync::Arc;
 
@@ -35,13 +37,6 @@ pub struct ServiceAccountTokens {
     pub issuer: Arc<TokenIssuer>,
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
-
 fn uid_of(obj: &Value) -> &str {
     obj["metadata"]["uid"].as_str().unwrap_or_default()
 }
@@ -54,27 +49,19 @@ fn deletion_timestamp(obj: &Value) -> Option<i64> {
 }
 
 impl ServiceAccountTokens {
-    /// The user a bearer token names, `Ok(None)` when it is not a service account token at all,
-    /// and 401 when it is one that is invalid, expired or revoked.
-    pub async fn authenticate(
-        &self,
-        registry: &Registry,
-        token: &str,
-    ) -> Result<Option<UserInfo>, ApiError> {
-        self.authenticate_for(registry, token, self.issuer.audiences())
-            .await
-            .map(|found| found.map(|(user, _)| user))
-    }
-
-    /// As [`Self::authenticate`], for a token meant for one of `audiences`; also returns the
-    /// audiences the token and the request share (TokenReview reports them).
+    /// The user a token meant for one of `audiences` names, with the audiences the token and
+    /// the request share: `Ok(None)` when it is not a service account token at all, 401 when it
+    /// is one that is invalid, expired or revoked.
     pub async fn authenticate_for(
         &self,
         registry: &Registry,
         token: &str,
         audiences: &[String],
     ) -> Result<Option<(UserInfo, Vec<String>)>, ApiError> {
-        let claims = match self.issuer.verify_for(token, now(), audiences) {
+        let claims = match self
+            .issuer
+            .verify_for(token, bosun_api::meta::now_unix(), audiences)
+        {
             Ok(Some(claims)) => claims,
             Ok(None) => return Ok(None),
             Err(why) => {
@@ -102,7 +89,7 @@ impl ServiceAccountTokens {
     ) -> Result<Result<(), String>, ApiError> {
         let ns = Some(claims.namespace.as_str());
         let Some(account) = registry
-            .find_core("serviceaccounts", ns, &claims.name)
+            .find_core_cached("serviceaccounts", ns, &claims.name)
             .await?
         else {
             return Ok(Err(format!(
@@ -122,7 +109,7 @@ impl ServiceAccountTokens {
         }
         match &claims.binding {
             TokenBinding::LegacySecret { name } => {
-                let Some(secret) = registry.find_core("secrets", ns, name).await? else {
+                let Some(secret) = registry.find_core_cached("secrets", ns, name).await? else {
                     return Ok(Err(format!("secret {}/{name} not found", claims.namespace)));
                 };
                 let owner = secret["metadata"]["annotations"]["kubernetes.io/service-account.name"]
@@ -146,7 +133,10 @@ impl ServiceAccountTokens {
             TokenBinding::Bound { pod, secret, .. } => {
                 for (plural, reference) in [("pods", pod), ("secrets", secret)] {
                     let Some(reference) = reference else { continue };
-                    let Some(obj) = registry.find_core(plural, ns, &reference.name).await? else {
+                    let Some(obj) = registry
+                        .find_core_cached(plural, ns, &reference.name)
+                        .await?
+                    else {
                         return Ok(Err(format!("{plural} {:?} not found", reference.name)));
                     };
                     if uid_of(&obj) != reference.uid {
@@ -157,7 +147,8 @@ impl ServiceAccountTokens {
                             reference.uid
                         )));
                     }
-                    if deletion_timestamp(&obj).is_some_and(|t| t + DELETION_GRACE_SECONDS < now())
+                    if deletion_timestamp(&obj)
+                        .is_some_and(|t| t + DELETION_GRACE_SECONDS < bosun_api::meta::now_unix())
                     {
                         return Ok(Err(format!(
                             "{plural} {:?} is being deleted",
@@ -210,15 +201,7 @@ impl ServiceAccountTokens {
                 errors,
             ));
         }
-        let audiences: Vec<String> = spec["audiences"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let audiences = bosun_api::meta::string_list(&spec["audiences"]);
         let mut bound = BoundTokenRequest {
             namespace: namespace.to_string(),
             name: name.to_string(),
@@ -242,7 +225,7 @@ impl ServiceAccountTokens {
         {
             bound.extended_seconds = Some(EXTENDED_EXPIRATION_SECONDS);
         }
-        let issued_at = now();
+        let issued_at = bosun_api::meta::now_unix();
         let jti = uuid::Uuid::new_v4().to_string();
         let issued = self
             .issuer

@@ -20,6 +20,7 @@ fn registry() -> (tempfile::TempDir, Registry) {
         cache: Arc::new(WatchCache::new(store)),
         event_lease: Default::default(),
         escalation: Default::default(),
+        admission: Default::default(),
     };
     (dir, r)
 }

@@ -263,7 +263,15 @@ pub struct TokenIssuer {
     key_id: String,
     issuer: String,
     audiences: Vec<String>,
+    /// Claims of tokens whose signature was already checked, by the token's SHA-256: an ES256
+    /// verification costs more than the rest of a request's authorization, and clients send
+    /// the same token again and again. Times, audiences and the objects named are still
+    /// checked on every use, so a cached token expires and is revoked as any other.
+    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], WireClaims>>,
 }
+
+/// Signature-checked tokens remembered at most; the cache starts over when full.
+const VERIFIED_CACHE: usize = 4096;
 
 impl std::fmt::Debug for TokenIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -302,7 +310,37 @@ impl TokenIssuer {
             } else {
                 audiences
             },
+            verified: Default::default(),
         })
+    }
+
+    /// The token's claims once its signature is known good.
+    fn signed_claims(&self, token: &str) -> Result<WireClaims, TokenError> {
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(
+            ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref(),
+        );
+        if let Some(claims) = self
+            .verified
+            .lock()
+            .expect("verified tokens lock")
+            .get(&digest)
+        {
+            return Ok(claims.clone());
+        }
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let claims = jsonwebtoken::decode::<WireClaims>(token, &self.decoding, &validation)
+            .map_err(|e| TokenError::Invalid(e.to_string()))?
+            .claims;
+        let mut verified = self.verified.lock().expect("verified tokens lock");
+        if verified.len() >= VERIFIED_CACHE {
+            verified.clear();
+        }
+        verified.insert(digest, claims.clone());
+        Ok(claims)
     }
 
     /// The issuer bound tokens carry.
@@ -411,13 +449,7 @@ impl TokenIssuer {
                 header.alg
             )));
         }
-        let mut validation = Validation::new(Algorithm::ES256);
-        validation.validate_exp = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
-        let claims = jsonwebtoken::decode::<WireClaims>(token, &self.decoding, &validation)
-            .map_err(|e| TokenError::Invalid(e.to_string()))?
-            .claims;
+        let claims = self.signed_claims(token)?;
         if claims.iss == LEGACY_ISSUER {
             return legacy_claims(claims).map(Some);
         }
@@ -560,6 +592,7 @@ mod tests {
         let issuer = issuer();
         let token = issuer.issue_bound(&request(), 1_000, "abc").unwrap();
         assert!(issuer.verify(&token.token, 4_650).is_ok());
+        // Its signature is now remembered; expiry is still checked on every use.
         assert_eq!(
             issuer.verify(&token.token, 4_661).unwrap_err(),
             TokenError::Expired

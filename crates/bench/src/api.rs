@@ -45,6 +45,10 @@ pub struct ApiArgs {
     /// The bosun binary (default: next to this program).
     #[arg(long)]
     bosun: Option<PathBuf>,
+    /// Extra flags for `bosun server` (repeatable), e.g. `--server-arg=--disable-controller-manager`
+    /// to see what the controllers cost.
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
 }
 
 struct Server {
@@ -55,6 +59,9 @@ struct Server {
 
 /// The bearer token of the unprivileged user the authorization run measures.
 const BENCH_TOKEN: &str = "bench-token";
+/// Gets per row of the authentication comparison: long enough (about a second each) that the
+/// rows are not at the mercy of a moment's noise.
+const GETS: usize = 20_000;
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -63,7 +70,7 @@ impl Drop for Server {
     }
 }
 
-async fn start(binary: &PathBuf) -> Result<(Server, Client), String> {
+async fn start(binary: &PathBuf, extra: &[String]) -> Result<(Server, Client), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -86,6 +93,7 @@ async fn start(binary: &PathBuf) -> Result<(Server, Client), String> {
         .arg(&kubeconfig)
         .arg("--token-auth-file")
         .arg(&tokens)
+        .args(extra)
         .env("BOSUN_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -114,9 +122,9 @@ async fn start(binary: &PathBuf) -> Result<(Server, Client), String> {
     }
 }
 
-/// A client that authenticates as `bench-user` with its bearer token instead of the admin
-/// certificate, so its requests go through RBAC.
-async fn token_client(kubeconfig: &PathBuf) -> Result<Client, String> {
+/// A client that authenticates with a bearer token instead of the admin certificate, so its
+/// requests go through token authentication and RBAC.
+async fn token_client(kubeconfig: &PathBuf, token: &str) -> Result<Client, String> {
     let text = std::fs::read_to_string(kubeconfig).map_err(|e| e.to_string())?;
     let text: String = text
         .lines()
@@ -124,7 +132,7 @@ async fn token_client(kubeconfig: &PathBuf) -> Result<Client, String> {
             let trimmed = line.trim_start();
             let indent = &line[..line.len() - trimmed.len()];
             if trimmed.starts_with("client-certificate-data:") {
-                format!("{indent}token: {BENCH_TOKEN}\n")
+                format!("{indent}token: {token}\n")
             } else if trimmed.starts_with("client-key-data:") {
                 String::new()
             } else {
@@ -173,6 +181,131 @@ async fn grant_bench_user(client: &Client) -> Result<(), String> {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     Ok(())
+}
+
+/// A namespace with its `default` ServiceAccount, made here when no controller manager runs
+/// to make it, so that pods can be admitted either way.
+async fn create_namespace(client: &Client, ns: &str) -> Result<(), String> {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let account = serde_json::from_value(json!({"metadata": {"name": "default"}})).unwrap();
+    match accounts.create(&PostParams::default(), &account).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A ServiceAccount in `bench` that may read ConfigMaps, and a bound token for it.
+async fn bench_service_account(client: &Client) -> Result<String, String> {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::RoleBinding;
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "bench");
+    accounts
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "bench-sa"}})).unwrap(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), "bench");
+    bindings
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "read-sa"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "bench-reader"},
+                "subjects": [{"kind": "ServiceAccount", "name": "bench-sa", "namespace": "bench"}]}))
+            .unwrap(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let issued = accounts
+        .create_token_request("bench-sa", &PostParams::default(), &TokenRequest::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    issued
+        .status
+        .map(|s| s.token)
+        .ok_or_else(|| "no token issued".to_string())
+}
+
+/// A LimitRange with container defaults and bounds and a ResourceQuota with room for every pod
+/// the run creates, synced by the quota controller before returning.
+async fn limit_and_quota(client: &Client, ns: &str) -> Result<(), String> {
+    use k8s_openapi::api::core::v1::{LimitRange, ResourceQuota};
+    let ranges: Api<LimitRange> = Api::namespaced(client.clone(), ns);
+    ranges
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "limits"}, "spec": {"limits": [
+                {"type": "Container", "default": {"cpu": "200m", "memory": "128Mi"},
+                 "max": {"cpu": "2", "memory": "1Gi"}, "min": {"cpu": "10m"}}]}}))
+            .unwrap(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), ns);
+    quotas
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "room"},
+                "spec": {"hard": {"pods": "100000", "requests.cpu": "10000", "limits.memory": "10000Gi"}}}))
+            .unwrap(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while quotas
+        .get("room")
+        .await
+        .map_err(|e| e.to_string())?
+        .status
+        .and_then(|s| s.used)
+        .is_none()
+    {
+        if Instant::now() > deadline {
+            return Err("the quota was never synced (no controller manager?)".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// `n` pod creates, 16 at a time: p50, p99 and throughput.
+async fn creates(api: &Api<Pod>, n: usize, prefix: &str) -> (f64, f64, f64) {
+    let begin = Instant::now();
+    let lats: Vec<Duration> = futures::stream::iter(0..n)
+        .map(|i| {
+            let api = api.clone();
+            let name = format!("c-{prefix}-{i:05}");
+            async move {
+                let t = Instant::now();
+                api.create(&PostParams::default(), &pod(name))
+                    .await
+                    .expect("create");
+                t.elapsed()
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let mut lat = Latencies::new();
+    lats.into_iter().for_each(|d| lat.record(d));
+    (
+        lat.percentile_ms(50.0),
+        lat.percentile_ms(99.0),
+        n as f64 / begin.elapsed().as_secs_f64(),
+    )
 }
 
 /// `n` gets of stored ConfigMaps, 16 at a time: p50, p99 and throughput.
@@ -258,7 +391,7 @@ pub async fn run(args: ApiArgs) -> Result<(), String> {
             .expect("own path")
             .with_file_name("bosun")
     });
-    let (server, client) = start(&binary).await?;
+    let (server, client) = start(&binary, &args.server_args).await?;
     let pid = server.child.id();
     let mut rows: Vec<(String, String)> = Vec::new();
     let mut row = |name: String, value: String| {
@@ -270,15 +403,8 @@ pub async fn run(args: ApiArgs) -> Result<(), String> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     row("server RSS, idle".into(), mib(rss_bytes(Some(pid))));
 
-    let namespaces: Api<Namespace> = Api::all(client.clone());
     for ns in ["bench", "pods"] {
-        namespaces
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+        create_namespace(&client, ns).await?;
     }
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "bench");
     fill(&cms, args.stored, |i| configmap(format!("seed-{i:06}"))).await;
@@ -321,24 +447,55 @@ pub async fn run(args: ApiArgs) -> Result<(), String> {
 
     // Gets, 16 at a time: as the admin (system:masters, allowed at once), then as a token
     // user allowed by a RoleBinding among 50 others, for the price of authn + RBAC.
-    let (p50, p99, rate) = gets(&cms, 4000, args.stored).await;
+    let (p50, p99, rate) = gets(&cms, GETS, args.stored).await;
     row(
         "get, 16 concurrent: p50 / p99, throughput".into(),
         format!("{p50:.2} / {p99:.2} ms, {rate:.0}/s"),
     );
     grant_bench_user(&client).await?;
-    let user_cms: Api<ConfigMap> =
-        Api::namespaced(token_client(&server.kubeconfig).await?, "bench");
-    let (p50, p99, rate) = gets(&user_cms, 4000, args.stored).await;
+    let user_cms: Api<ConfigMap> = Api::namespaced(
+        token_client(&server.kubeconfig, BENCH_TOKEN).await?,
+        "bench",
+    );
+    let (p50, p99, rate) = gets(&user_cms, GETS, args.stored).await;
     row(
         "get as an RBAC user (token), 16 concurrent".into(),
         format!("{p50:.2} / {p99:.2} ms, {rate:.0}/s"),
     );
-    let (p50, p99, rate) = gets(&cms, 4000, args.stored).await;
+    let sa_token = bench_service_account(&client).await?;
+    let sa_cms: Api<ConfigMap> =
+        Api::namespaced(token_client(&server.kubeconfig, &sa_token).await?, "bench");
+    let (p50, p99, rate) = gets(&sa_cms, GETS, args.stored).await;
+    row(
+        "get as a ServiceAccount (bound token), 16 concurrent".into(),
+        format!("{p50:.2} / {p99:.2} ms, {rate:.0}/s"),
+    );
+    let (p50, p99, rate) = gets(&cms, GETS, args.stored).await;
     row(
         "get as admin again (same run, for comparison)".into(),
         format!("{p50:.2} / {p99:.2} ms, {rate:.0}/s"),
     );
+
+    // Pod creates through admission: in a namespace with nothing to apply, then in one with a
+    // LimitRange (defaults to fill in, limits to check) and a ResourceQuota (usage to charge).
+    for ns in ["plain", "admitted"] {
+        create_namespace(&client, ns).await?;
+    }
+    let passes = match limit_and_quota(&client, "admitted").await {
+        Ok(()) => vec!["plain", "admitted", "plain"],
+        Err(e) => {
+            row("pod create in \"admitted\"".into(), format!("skipped: {e}"));
+            vec!["plain"]
+        }
+    };
+    for (pass, ns) in passes.into_iter().enumerate() {
+        let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+        let (p50, p99, rate) = creates(&api, 2000, &format!("pass{pass}")).await;
+        row(
+            format!("pod create in {ns:?}, 16 concurrent"),
+            format!("{p50:.2} / {p99:.2} ms, {rate:.0}/s"),
+        );
+    }
 
     // A table list of many pods, as kubectl get pods asks for it.
     let pods: Api<Pod> = Api::namespaced(client.clone(), "pods");

@@ -70,6 +70,9 @@ pub struct ServerArgs {
     /// Do not run a node agent beside the control plane.
     #[arg(long)]
     disable_agent: bool,
+    /// Do not run the controller manager (k3s's flag): the API server alone.
+    #[arg(long)]
+    disable_controller_manager: bool,
     /// Name of this node.
     #[arg(long)]
     node_name: Option<String>,
@@ -214,7 +217,11 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
     .await?;
 
     let url = format!("https://127.0.0.1:{}", server.local_addr().port());
-    let controllers = start_controllers(&pki, &url, &args.data_dir).await?;
+    let controllers = if args.disable_controller_manager {
+        None
+    } else {
+        Some(start_controllers(&pki, &url, &args.data_dir).await?)
+    };
     Kubeconfig {
         name: "default",
         server: &url,
@@ -238,7 +245,9 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         _ = tokio::signal::ctrl_c() => {}
     }
     tracing::info!("shutting down");
-    controllers.shutdown().await;
+    if let Some(controllers) = controllers {
+        controllers.shutdown().await;
+    }
     server.shutdown().await;
     drop(datastore);
     Ok(())

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota, Secret, Service,
 };
 use kube::api::{ApiResource, DynamicObject, ListParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
@@ -27,21 +27,27 @@ use crate::{Clients, Error, Shutdown};
 pub const NAME: &str = "resourcequota-controller";
 /// Full recount period (upstream's `--resource-quota-sync-period`).
 const RESYNC: Duration = Duration::from_secs(300);
+/// How long changes are gathered before a namespace's quotas are recounted.
+const DEBOUNCE: Duration = Duration::from_millis(500);
 
 struct Context {
     clients: Clients,
 }
 
-fn quotas_of(
+/// Maps a change to any object to the quotas of its namespace, which must be recounted.
+fn quotas_in_namespace_of<K: ResourceExt>(
     store: &Store<ResourceQuota>,
-    namespace: Option<String>,
-) -> Vec<ObjectRef<ResourceQuota>> {
-    store
-        .state()
-        .into_iter()
-        .filter(|q| q.namespace() == namespace)
-        .map(|q| ObjectRef::from_obj(&*q))
-        .collect()
+) -> impl Fn(K) -> Vec<ObjectRef<ResourceQuota>> + Send + Sync + 'static {
+    let store = store.clone();
+    move |changed| {
+        let namespace = changed.namespace();
+        store
+            .state()
+            .into_iter()
+            .filter(|q| q.namespace() == namespace)
+            .map(|q| ObjectRef::from_obj(&*q))
+            .collect()
+    }
 }
 
 /// Runs until shutdown.
@@ -51,48 +57,45 @@ pub async fn run(clients: Clients, shutdown: Shutdown) {
         Api::<ResourceQuota>::all(client.clone()),
         watcher::Config::default(),
     );
+    // A burst of changes in a namespace (a Deployment scaling up) becomes one recount.
+    let controller = controller.with_config(controller::Config::default().debounce(DEBOUNCE));
     let store = controller.store();
-    let (s1, s2, s3, s4, s5, s6) = (
-        store.clone(),
-        store.clone(),
-        store.clone(),
-        store.clone(),
-        store.clone(),
-        store,
-    );
     let wc = watcher::Config::default;
     controller
-        .watches(Api::<Pod>::all(client.clone()), wc(), move |o| {
-            quotas_of(&s1, o.namespace())
-        })
-        .watches(Api::<Service>::all(client.clone()), wc(), move |o| {
-            quotas_of(&s2, o.namespace())
-        })
+        .watches(
+            Api::<Pod>::all(client.clone()),
+            wc(),
+            quotas_in_namespace_of(&store),
+        )
+        .watches(
+            Api::<Service>::all(client.clone()),
+            wc(),
+            quotas_in_namespace_of(&store),
+        )
         .watches(
             Api::<PersistentVolumeClaim>::all(client.clone()),
             wc(),
-            move |o| quotas_of(&s3, o.namespace()),
+            quotas_in_namespace_of(&store),
         )
-        .watches(Api::<ConfigMap>::all(client.clone()), wc(), move |o| {
-            quotas_of(&s4, o.namespace())
-        })
-        .watches(Api::<Secret>::all(client.clone()), wc(), move |o| {
-            quotas_of(&s5, o.namespace())
-        })
-        .watches(Api::<ReplicationController>::all(client), wc(), move |o| {
-            quotas_of(&s6, o.namespace())
-        })
+        .watches(
+            Api::<ConfigMap>::all(client.clone()),
+            wc(),
+            quotas_in_namespace_of(&store),
+        )
+        .watches(
+            Api::<Secret>::all(client.clone()),
+            wc(),
+            quotas_in_namespace_of(&store),
+        )
+        .watches(
+            Api::<ReplicationController>::all(client),
+            wc(),
+            quotas_in_namespace_of(&store),
+        )
         .graceful_shutdown_on(shutdown.requested())
         .run(reconcile, error_policy, Arc::new(Context { clients }))
         .for_each(|_| futures::future::ready(()))
         .await;
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
 }
 
 /// The objects of `group/plural` in `namespace`, as JSON.
@@ -178,10 +181,11 @@ async fn reconcile(q: Arc<ResourceQuota>, ctx: Arc<Context>) -> Result<Action, E
             if !quota::scopes_match(&quota_json, &group, &plural, &obj) {
                 continue;
             }
-            let usage: ResourceList = quota::usage(&group, &plural, &obj, now())
-                .into_iter()
-                .filter(|(k, _)| matched.contains(k))
-                .collect();
+            let usage: ResourceList =
+                quota::usage(&group, &plural, &obj, bosun_api::meta::now_unix())
+                    .into_iter()
+                    .filter(|(k, _)| matched.contains(k))
+                    .collect();
             quota::add_into(&mut used, &usage);
         }
     }

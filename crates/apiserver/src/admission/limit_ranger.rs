@@ -27,7 +27,7 @@ fn applies(req: &Request<'_>, old: Option<&Value>) -> bool {
 async fn limit_ranges(registry: &Registry, obj: &Value) -> Result<Vec<Value>, ApiError> {
     let (namespace, _) = names(obj);
     registry
-        .list_all("", "v1", "limitranges", Some(namespace))
+        .list_all("", "v1", "limitranges", Some(namespace), false)
         .await
 }
 

@@ -12,10 +12,68 @@ mod namespace_lifecycle;
 mod resource_quota;
 mod service_account;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use bosun_api::{ApiError, ResourceDef};
 use serde_json::Value;
 
 use crate::registry::Registry;
+
+/// What admission keeps between requests: ResourceQuota's per-namespace turn and the quotas
+/// it charged last, which may be newer than the watch cache's copy (upstream's look-aside
+/// cache in its quota plugin).
+#[derive(Default)]
+pub struct AdmissionState {
+    quota_turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    charged: Mutex<HashMap<(String, String), Value>>,
+}
+
+fn revision(obj: &Value) -> i64 {
+    obj["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or_default()
+}
+
+fn quota_key(quota: &Value) -> (String, String) {
+    let (namespace, name) = names(quota);
+    (namespace.to_string(), name.to_string())
+}
+
+impl AdmissionState {
+    /// Waits for the namespace's turn to charge its quotas.
+    pub async fn quota_turn(&self, namespace: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let turn = self
+            .quota_turns
+            .lock()
+            .expect("quota turns lock")
+            .entry(namespace.to_string())
+            .or_default()
+            .clone();
+        turn.lock_owned().await
+    }
+
+    /// Replaces `quota` with the copy this server last wrote, when that is newer.
+    pub fn newest_charge(&self, quota: &mut Value) {
+        let charged = self.charged.lock().expect("charged quotas lock");
+        if let Some(newer) = charged.get(&quota_key(quota))
+            && revision(newer) > revision(quota)
+        {
+            *quota = newer.clone();
+        }
+    }
+
+    /// Remembers a quota as just written.
+    pub fn remember_charge(&self, quota: Value) {
+        let mut charged = self.charged.lock().expect("charged quotas lock");
+        // Bounded like upstream's look-aside cache: old entries only save a retry.
+        if charged.len() >= 1024 {
+            charged.clear();
+        }
+        charged.insert(quota_key(&quota), quota);
+    }
+}
 
 /// Which write is being admitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

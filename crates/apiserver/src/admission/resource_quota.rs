@@ -19,13 +19,6 @@ use crate::registry::Registry;
 /// Attempts at charging the quotas before giving up on write conflicts.
 const ATTEMPTS: usize = 5;
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
-
 /// Whether quota looks at this write: namespaced objects other than namespaces, creates of
 /// every kind, updates only of kinds whose usage can change (services and claims).
 fn applies(req: &Request<'_>, obj: &Value) -> bool {
@@ -109,9 +102,9 @@ fn missing_compute(pod: &Value, restricted: &BTreeSet<String>) -> Option<String>
 /// What the write adds to a quota's usage.
 fn delta(req: &Request<'_>, obj: &Value) -> ResourceList {
     let (group, plural) = (req.def.group.as_str(), req.def.plural.as_str());
-    let mut new = quota::usage(group, plural, obj, now());
+    let mut new = quota::usage(group, plural, obj, bosun_api::meta::now_unix());
     if let Some(old) = req.old {
-        let old = quota::usage(group, plural, old, now());
+        let old = quota::usage(group, plural, old, bosun_api::meta::now_unix());
         for (k, v) in new.iter_mut() {
             if let Some(before) = old.get(k) {
                 v.sub(before);
@@ -137,11 +130,26 @@ pub async fn validate(registry: &Registry, req: &Request<'_>, obj: &Value) -> Re
         .table
         .lookup("", "v1", "resourcequotas")
         .expect("resourcequotas are served");
-    for _ in 0..ATTEMPTS {
-        let quotas = registry
-            .list_all("", "v1", "resourcequotas", Some(namespace))
+    // A namespace without quotas costs one read of the cache.
+    if registry
+        .list_all("", "v1", "resourcequotas", Some(namespace), false)
+        .await?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    // Writes into one namespace are charged one at a time (upstream queues them per
+    // namespace); compare-and-swap still guards against the quota controller and other servers.
+    let state = &registry.admission;
+    let _turn = state.quota_turn(namespace).await;
+    let requested_all = delta(req, obj);
+    for attempt in 0..ATTEMPTS {
+        let mut quotas = registry
+            .list_all("", "v1", "resourcequotas", Some(namespace), attempt > 0)
             .await?;
-        let requested_all = delta(req, obj);
+        for q in &mut quotas {
+            state.newest_charge(q);
+        }
         let mut charges = Vec::new();
         for q in &quotas {
             let quota_name = q["metadata"]["name"].as_str().unwrap_or_default();
@@ -210,7 +218,10 @@ pub async fn validate(registry: &Registry, req: &Request<'_>, obj: &Value) -> Re
                 .replace_unchecked(&quota_def, Some(namespace), &q)
                 .await
             {
-                Ok(()) => {}
+                Ok(revision) => {
+                    bosun_api::meta::set_resource_version(&mut q, revision);
+                    state.remember_charge(q);
+                }
                 Err(e) if e.code == 409 => {
                     conflicted = true;
                     break;

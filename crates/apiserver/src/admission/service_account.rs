@@ -101,7 +101,7 @@ async fn account(registry: &Registry, pod: &Value, account: &str) -> Result<Valu
     };
     for attempt in 0..attempts {
         if let Some(found) = registry
-            .find_core("serviceaccounts", Some(namespace), account)
+            .find_core_cached("serviceaccounts", Some(namespace), account)
             .await?
         {
             return Ok(found);
