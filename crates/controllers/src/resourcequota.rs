@@ -15,9 +15,10 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota, Secret, Service,
 };
 use kube::api::{ApiResource, DynamicObject, ListParams, PostParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
@@ -50,6 +51,26 @@ fn quotas_in_namespace_of<K: ResourceExt>(
     }
 }
 
+/// The changes to every object of kind `K`, as metadata only.
+fn changes<K>(
+    client: &Client,
+) -> impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
+where
+    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
+    PartialObjectMeta<K>: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + 'static,
+{
+    watcher(
+        Api::<PartialObjectMeta<K>>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .touched_objects()
+}
+
 /// Runs until shutdown.
 pub async fn run(clients: Clients, shutdown: Shutdown) {
     let client = clients.read.clone();
@@ -60,36 +81,22 @@ pub async fn run(clients: Clients, shutdown: Shutdown) {
     // A burst of changes in a namespace (a Deployment scaling up) becomes one recount.
     let controller = controller.with_config(controller::Config::default().debounce(DEBOUNCE));
     let store = controller.store();
-    let wc = watcher::Config::default;
+    // Changes elsewhere only say which namespace to recount, so they are followed as metadata:
+    // the recount lists what it needs, and no full object is decoded per event.
     controller
-        .watches(
-            Api::<Pod>::all(client.clone()),
-            wc(),
+        .watches_stream(changes::<Pod>(&client), quotas_in_namespace_of(&store))
+        .watches_stream(changes::<Service>(&client), quotas_in_namespace_of(&store))
+        .watches_stream(
+            changes::<PersistentVolumeClaim>(&client),
             quotas_in_namespace_of(&store),
         )
-        .watches(
-            Api::<Service>::all(client.clone()),
-            wc(),
+        .watches_stream(
+            changes::<ConfigMap>(&client),
             quotas_in_namespace_of(&store),
         )
-        .watches(
-            Api::<PersistentVolumeClaim>::all(client.clone()),
-            wc(),
-            quotas_in_namespace_of(&store),
-        )
-        .watches(
-            Api::<ConfigMap>::all(client.clone()),
-            wc(),
-            quotas_in_namespace_of(&store),
-        )
-        .watches(
-            Api::<Secret>::all(client.clone()),
-            wc(),
-            quotas_in_namespace_of(&store),
-        )
-        .watches(
-            Api::<ReplicationController>::all(client),
-            wc(),
+        .watches_stream(changes::<Secret>(&client), quotas_in_namespace_of(&store))
+        .watches_stream(
+            changes::<ReplicationController>(&client),
             quotas_in_namespace_of(&store),
         )
         .graceful_shutdown_on(shutdown.requested())
