@@ -17,6 +17,7 @@
 //! - [`discovery`]: `/version`, `/api`, `/apis` and the per-group-version resource lists.
 //! - [`rest`]: the generic verb handlers (get, list, watch, create, update, patch, delete).
 //! - [`admission`]: the admission plugins writes pass (namespace lifecycle, service accounts, ...).
+//! - [`audit`]: the audit log (upstream's Policy and Event formats, rotation).
 //! - [`escalation`]: users may grant through RBAC objects only what they hold.
 //! - [`review`]: access, rules and self reviews, answered without being stored.
 //! - [`scale`]: the scale subresource's Scale view of workloads.
@@ -30,6 +31,7 @@
 
 pub mod admission;
 pub mod allocate;
+pub mod audit;
 pub mod authz;
 pub mod bootstrap;
 pub mod cache;
@@ -49,7 +51,7 @@ pub mod service_account;
 pub mod tls;
 mod watch;
 
-pub use server::{ApiServer, ApiServerConfig};
+pub use server::{ApiServer, ApiServerConfig, AuditConfig};
 
 /// The Kubernetes version this server speaks.
 pub const KUBERNETES_VERSION: &str = "v1.34.1";

@@ -37,6 +37,8 @@ pub struct ApiState {
     pub authorizer: AuthorizerChain,
     /// The RBAC objects the authorizer reads, for rule reviews.
     pub policy: Arc<authz::RbacIndex>,
+    /// `--audit-log-path`: where requests are recorded, if anywhere.
+    pub audit: Option<crate::audit::AuditLog>,
 }
 
 type Query = HashMap<String, String>;
@@ -70,6 +72,7 @@ pub async fn handle(
         Ok(user) => user,
         Err(e) => return negotiate::error(&e),
     };
+    let authenticated = user.clone();
     let user = match user {
         Some(user) => match authz::impersonate(&state.authorizer, user, req.headers()) {
             Ok(user) => Some(user),
@@ -78,19 +81,54 @@ pub async fn handle(
         None => None,
     };
     // Health and version are public, as upstream's system:public-info-viewer makes them.
-    if !matches!(target, Target::Version | Target::Health) {
-        let Some(user) = &user else {
-            return negotiate::error(&ApiError::unauthorized());
-        };
-        let attributes = match &target {
-            Target::Resource(rp) => {
-                authz::resource_attributes(user, req.method(), rp, truthy(&query_of(&req), "watch"))
-            }
-            _ => authz::path_attributes(user, req.method(), req.uri().path()),
-        };
-        let decision = state.authorizer.authorize(&attributes);
+    let attributes = match (&target, &user) {
+        (Target::Version | Target::Health, _) => None,
+        (_, None) => return negotiate::error(&ApiError::unauthorized()),
+        (Target::Resource(rp), Some(user)) => Some(authz::resource_attributes(
+            user,
+            req.method(),
+            rp,
+            truthy(&query_of(&req), "watch"),
+        )),
+        (_, Some(user)) => Some(authz::path_attributes(user, req.method(), req.uri().path())),
+    };
+    if let (Some(log), Some(attributes), Some(authenticated)) =
+        (&state.audit, &attributes, &authenticated)
+    {
+        let decision = log.decide(attributes);
+        if decision.level > crate::audit::Level::None {
+            let event = crate::audit::RequestEvent::begin(
+                decision,
+                attributes,
+                authenticated,
+                req.method() == http::Method::GET && truthy(&query_of(&req), "watch"),
+                &req,
+            );
+            return event
+                .audit(log, req, |req| {
+                    authorize_and_serve(state.clone(), target, user, Some(attributes.clone()), req)
+                })
+                .await;
+        }
+    }
+    authorize_and_serve(state, target, user, attributes, req).await
+}
+
+/// Authorizes a request (when it is not public) and answers it.
+async fn authorize_and_serve(
+    state: Arc<ApiState>,
+    target: Target,
+    user: Option<UserInfo>,
+    attributes: Option<bosun_auth::Attributes>,
+    req: Request<Body>,
+) -> Response<Body> {
+    if let Some(attributes) = &attributes {
+        let decision = state.authorizer.authorize(attributes);
         if !decision.allowed() {
-            return negotiate::error(&authz::forbidden(&attributes, decision.reason()));
+            let mut resp = negotiate::error(&authz::forbidden(attributes, decision.reason()));
+            resp.extensions_mut()
+                .insert(crate::audit::Forbidden(decision.reason().to_string()));
+            return resp;
         }
     }
     let accept = req

@@ -41,6 +41,18 @@ pub struct ApiServerConfig {
     pub service_node_port_range: String,
     /// `--token-auth-file`: static bearer tokens.
     pub token_auth_file: Option<std::path::PathBuf>,
+    /// `--audit-log-path` and its policy and retention, if requests are to be recorded.
+    pub audit: Option<AuditConfig>,
+}
+
+/// The audit log's settings.
+pub struct AuditConfig {
+    /// `--audit-log-path`.
+    pub path: std::path::PathBuf,
+    /// `--audit-policy-file`; without one every request is recorded at Metadata.
+    pub policy_file: Option<std::path::PathBuf>,
+    /// `--audit-log-maxsize`, `--audit-log-maxage`, `--audit-log-maxbackup`.
+    pub retention: crate::audit::Retention,
 }
 
 /// A running API server; [`ApiServer::shutdown`] stops it.
@@ -96,6 +108,24 @@ impl ApiServer {
         let _ = registry
             .escalation
             .set(crate::escalation::EscalationGuard::new(policy.clone()));
+        let audit = match &config.audit {
+            Some(audit) => {
+                let policy = match &audit.policy_file {
+                    Some(file) => crate::audit::Policy::parse(
+                        &std::fs::read_to_string(file)
+                            .map_err(|e| format!("reading {}: {e}", file.display()))?,
+                    )
+                    .map_err(|e| format!("{}: {e}", file.display()))?,
+                    None => crate::audit::Policy::metadata_for_all(),
+                };
+                Some(crate::audit::AuditLog::open(
+                    &audit.path,
+                    policy,
+                    audit.retention,
+                )?)
+            }
+            None => None,
+        };
         let openapi = Arc::new(crate::openapi::OpenApiCache::default());
         let metrics = Arc::new(crate::metrics::Metrics::new(registry.cache.clone()));
         let state = Arc::new(ApiState {
@@ -112,6 +142,7 @@ impl ApiServer {
             },
             authorizer: crate::authz::authorizer(policy.clone()),
             policy,
+            audit,
         });
         crate::crd::spawn(state.registry.clone(), openapi);
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -179,7 +210,8 @@ async fn accept_loop(
                     Err(_) => return,
                 };
             let user = tls::peer_certificate(client_verifier.as_ref(), tls.get_ref().1);
-            let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                req.extensions_mut().insert(crate::audit::RemoteAddr(peer));
                 let state = state.clone();
                 let metrics = state.metrics.clone();
                 let user = user.clone();

@@ -92,6 +92,22 @@ pub struct ServerArgs {
     /// (kube-apiserver's format).
     #[arg(long)]
     token_auth_file: Option<PathBuf>,
+    /// Record every request in this file, as JSON lines of audit.k8s.io/v1 Events.
+    #[arg(long)]
+    audit_log_path: Option<PathBuf>,
+    /// The audit Policy (audit.k8s.io/v1) choosing what is recorded; without one, every
+    /// request at Metadata.
+    #[arg(long)]
+    audit_policy_file: Option<PathBuf>,
+    /// Rotate the audit log when it reaches this many megabytes (0: never).
+    #[arg(long, default_value_t = 0)]
+    audit_log_maxsize: u64,
+    /// Delete rotated audit logs older than this many days (0: keep).
+    #[arg(long, default_value_t = 0)]
+    audit_log_maxage: u64,
+    /// Keep at most this many rotated audit logs (0: all).
+    #[arg(long, default_value_t = 0)]
+    audit_log_maxbackup: usize,
     /// Encrypt Secrets at rest. The first start writes
     /// `<data-dir>/server/cred/encryption-config.json` with a fresh AES-GCM key; later starts
     /// reuse it. Keep the flag on once Secrets were written with it.
@@ -213,6 +229,19 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         service_cidr: args.service_cidr.clone(),
         service_node_port_range: args.service_node_port_range.clone(),
         token_auth_file: args.token_auth_file.clone(),
+        audit: args
+            .audit_log_path
+            .clone()
+            .map(|path| bosun_apiserver::AuditConfig {
+                path,
+                policy_file: args.audit_policy_file.clone(),
+                retention: bosun_apiserver::audit::Retention {
+                    max_bytes: args.audit_log_maxsize * 1024 * 1024,
+                    max_age: (args.audit_log_maxage > 0)
+                        .then(|| std::time::Duration::from_secs(args.audit_log_maxage * 86_400)),
+                    max_backups: args.audit_log_maxbackup,
+                },
+            }),
     })
     .await?;
 
