@@ -94,6 +94,26 @@ pub async fn ensure_system_objects(registry: &Registry, advertise: &str) -> Resu
         "endpoints": [{"addresses": [ip], "conditions": {"ready": true}}],
         "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
     })).await?;
+    // Upstream's built-in PriorityClasses, for the cluster's own critical pods.
+    for (name, value, description) in [
+        (
+            "system-node-critical",
+            2_000_001_000,
+            "Used for system critical pods that must not be moved from their current node.",
+        ),
+        (
+            "system-cluster-critical",
+            2_000_000_000,
+            "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary.",
+        ),
+    ] {
+        ensure(registry, "scheduling.k8s.io", "v1", "priorityclasses", None, json!({
+            "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+            "metadata": {"name": name},
+            "value": value, "description": description, "preemptionPolicy": "PreemptLowerPriority",
+        }))
+        .await?;
+    }
     use bosun_auth::rbac::bootstrap as policy;
     for role in policy::cluster_roles() {
         ensure_rbac(registry, "clusterroles", "ClusterRole", None, &role).await?;

@@ -172,3 +172,111 @@ fn a_pod_outside_the_limit_range_or_over_quota_is_refused_and_nothing_is_stored(
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+#[test]
+fn a_pods_priority_comes_from_its_priority_class_and_claims_get_the_default_storage_class() {
+    let c = Cluster::start();
+    // The built-in classes exist from the start.
+    let value = c.ok(&[
+        "get",
+        "priorityclass",
+        "system-node-critical",
+        "-o",
+        "jsonpath={.value}",
+    ]);
+    assert_eq!(value.trim(), "2000001000");
+
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata:\n  name: high\nvalue: 1000\n---\napiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata:\n  name: usual\nvalue: 10\nglobalDefault: true\n",
+    );
+    let err = c.fails_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata:\n  name: also-default\nvalue: 20\nglobalDefault: true\n",
+    );
+    assert!(
+        err.contains(r#"priorityclasses.scheduling.k8s.io "also-default" is forbidden: PriorityClass usual is already marked as default. Only one default can exist"#),
+        "{err}"
+    );
+
+    c.ok(&[
+        "run",
+        "vip",
+        "--image=nginx:1.27",
+        "--overrides={\"spec\":{\"priorityClassName\":\"high\"}}",
+    ]);
+    assert_eq!(
+        c.ok(&["get", "pod", "vip", "-o", "jsonpath={.spec.priority}"])
+            .trim(),
+        "1000"
+    );
+    c.ok(&["run", "plain", "--image=nginx:1.27"]);
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "pod",
+            "plain",
+            "-o",
+            "jsonpath={.spec.priorityClassName} {.spec.priority} {.spec.preemptionPolicy}"
+        ])
+        .trim(),
+        "usual 10 PreemptLowerPriority"
+    );
+    let err = c.fails(&[
+        "run",
+        "ghost",
+        "--image=nginx:1.27",
+        "--overrides={\"spec\":{\"priorityClassName\":\"nope\"}}",
+    ]);
+    assert!(
+        err.contains(r#"pods "ghost" is forbidden: no PriorityClass with name nope was found"#),
+        "{err}"
+    );
+    let err = c.fails(&[
+        "run",
+        "cheat",
+        "--image=nginx:1.27",
+        "--overrides={\"spec\":{\"priorityClassName\":\"high\",\"priority\":5}}",
+    ]);
+    assert!(
+        err.contains("the integer value of priority (5) must not be provided in pod spec; priority admission controller computed 1000 from the given PriorityClass name"),
+        "{err}"
+    );
+
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: local-path\n  annotations:\n    storageclass.kubernetes.io/is-default-class: \"true\"\nprovisioner: rancher.io/local-path\n",
+    );
+    let claim = |name: &str, class: &str| {
+        format!(
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {name}\nspec:\n  accessModes: [ReadWriteOnce]\n{class}  resources:\n    requests:\n      storage: 1Gi\n"
+        )
+    };
+    c.ok_stdin(&["apply", "-f", "-"], &claim("data", ""));
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        &claim("none", "  storageClassName: \"\"\n"),
+    );
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "pvc",
+            "data",
+            "-o",
+            "jsonpath={.spec.storageClassName}"
+        ])
+        .trim(),
+        "local-path"
+    );
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "pvc",
+            "none",
+            "-o",
+            "jsonpath={.spec.storageClassName}"
+        ])
+        .trim(),
+        ""
+    );
+}

@@ -6,9 +6,11 @@
 //! Plugins see the object after the kind's defaults are applied and, for validation, after the
 //! kind's own validation passed, as upstream's admission chain does.
 
+mod default_storage_class;
 mod default_tolerations;
 mod limit_ranger;
 mod namespace_lifecycle;
+mod priority;
 mod resource_quota;
 mod service_account;
 
@@ -128,7 +130,9 @@ pub async fn mutate(
     namespace_lifecycle::admit(registry, req, obj).await?;
     limit_ranger::admit(registry, req, obj).await?;
     service_account::admit(registry, req, obj).await?;
+    priority::admit(registry, req, obj).await?;
     default_tolerations::admit(req, obj);
+    default_storage_class::admit(registry, req, obj).await?;
     Ok(())
 }
 
@@ -136,6 +140,7 @@ pub async fn mutate(
 pub async fn validate(registry: &Registry, req: &Request<'_>, obj: &Value) -> Result<(), ApiError> {
     limit_ranger::validate(registry, req, obj).await?;
     service_account::validate(req, obj)?;
+    priority::validate(registry, req, obj).await?;
     resource_quota::validate(registry, req, obj).await?;
     Ok(())
 }
