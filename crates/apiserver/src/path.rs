@@ -21,6 +21,10 @@ pub enum Target {
     OpenApiV2,
     /// `/openapi/v3` and `/openapi/v3/...`
     OpenApiV3(String),
+    /// `/.well-known/openid-configuration`: service account token issuer discovery.
+    OpenIdConfiguration,
+    /// `/openid/v1/jwks`: the keys service account tokens are signed with.
+    Jwks,
     /// A resource path.
     Resource(ResourcePath),
     /// Anything else.
@@ -53,6 +57,8 @@ pub fn parse(path: &str, namespaced: impl Fn(&str, &str, &str) -> bool) -> Targe
     match segs.as_slice() {
         ["version"] => Target::Version,
         ["metrics"] => Target::Metrics,
+        [".well-known", "openid-configuration"] => Target::OpenIdConfiguration,
+        ["openid", "v1", "jwks"] => Target::Jwks,
         [h, ..] if matches!(*h, "healthz" | "livez" | "readyz") => Target::Health,
         ["api"] => Target::CoreVersions,
         ["apis"] => Target::Groups,

@@ -206,6 +206,31 @@ async fn authorize_and_serve(
             );
             Ok(resp)
         }
+        Target::OpenIdConfiguration | Target::Jwks => match &state.authenticator.service_accounts {
+            Some(accounts) => {
+                let (body, content_type) = if target == Target::Jwks {
+                    (accounts.issuer.jwks(), "application/jwk-set+json")
+                } else {
+                    let jwks_uri = format!("https://{}/openid/v1/jwks", state.advertise);
+                    (
+                        accounts.issuer.openid_configuration(&jwks_uri),
+                        "application/json",
+                    )
+                };
+                let mut resp = negotiate::respond(200, &body, Output::Json, &[]);
+                let headers = resp.headers_mut();
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    http::HeaderValue::from_static(content_type),
+                );
+                headers.insert(
+                    header::CACHE_CONTROL,
+                    http::HeaderValue::from_static("public, max-age=3600"),
+                );
+                Ok(resp)
+            }
+            None => Err(ApiError::no_such_path()),
+        },
         Target::Unknown => Err(ApiError::no_such_path()),
         Target::Resource(rp) => resource(&state, rp, user.as_ref(), req).await,
     };

@@ -263,6 +263,7 @@ pub struct TokenIssuer {
     key_id: String,
     issuer: String,
     audiences: Vec<String>,
+    public_der: Vec<u8>,
     /// Claims of tokens whose signature was already checked, by the token's SHA-256: an ES256
     /// verification costs more than the rest of a request's authorization, and clients send
     /// the same token again and again. Times, audiences and the objects named are still
@@ -310,6 +311,7 @@ impl TokenIssuer {
             } else {
                 audiences
             },
+            public_der: public_key_der.to_vec(),
             verified: Default::default(),
         })
     }
@@ -351,6 +353,35 @@ impl TokenIssuer {
     /// The audiences the API server accepts, and the default for bound tokens.
     pub fn audiences(&self) -> &[String] {
         &self.audiences
+    }
+
+    /// The public key as a JSON Web Key Set (`/openid/v1/jwks`), so that other parties can
+    /// check tokens this server issued.
+    pub fn jwks(&self) -> serde_json::Value {
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        // An uncompressed P-256 point ends the SPKI: 0x04, then X and Y of 32 bytes each.
+        let point = &self.public_der[self.public_der.len().saturating_sub(64)..];
+        serde_json::json!({"keys": [{
+            "use": "sig",
+            "kty": "EC",
+            "kid": self.key_id,
+            "crv": "P-256",
+            "alg": "ES256",
+            "x": engine.encode(&point[..32.min(point.len())]),
+            "y": engine.encode(point.get(32..).unwrap_or_default()),
+        }]})
+    }
+
+    /// The OpenID provider configuration (`/.well-known/openid-configuration`) pointing at
+    /// `jwks_uri`.
+    pub fn openid_configuration(&self, jwks_uri: &str) -> serde_json::Value {
+        serde_json::json!({
+            "issuer": self.issuer,
+            "jwks_uri": jwks_uri,
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["ES256"],
+        })
     }
 
     fn sign(&self, claims: &WireClaims) -> Result<String, String> {

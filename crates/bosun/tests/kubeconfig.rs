@@ -175,3 +175,36 @@ fn kubectl_proxy_serves_the_api_over_plain_http_with_the_kubeconfigs_credentials
     assert_eq!(code, "404", "{body}");
     drop(proxy);
 }
+
+#[test]
+fn the_server_speaks_only_tls_1_2_and_up_with_strong_ciphers() {
+    let c = Cluster::start();
+    let handshake = |args: &[&str]| {
+        Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{}", c.port)])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(handshake(&["-tls1_3"]));
+    assert!(handshake(&[
+        "-tls1_2",
+        "-cipher",
+        "ECDHE-ECDSA-AES128-GCM-SHA256"
+    ]));
+    assert!(!handshake(&["-tls1_1"]), "TLS 1.1 was accepted");
+    for weak in [
+        "AES128-SHA",
+        "ECDHE-ECDSA-AES128-SHA",
+        "ECDHE-ECDSA-AES256-SHA384",
+        "DES-CBC3-SHA",
+    ] {
+        assert!(
+            !handshake(&["-tls1_2", "-cipher", weak]),
+            "{weak} was accepted"
+        );
+    }
+}

@@ -339,3 +339,46 @@ fn view_edit_and_admin_aggregate_the_rules_of_labelled_roles() {
             == "200"
     });
 }
+
+#[test]
+fn service_accounts_discover_the_issuer_and_its_keys_and_the_keys_verify_their_tokens() {
+    let c = Cluster::start();
+    let robot = token(&c, &["default"]);
+    eventually("the discovery role to be loaded", || {
+        c.curl("/.well-known/openid-configuration", Some(&robot)).0 == "200"
+    });
+    let (_, body) = c.curl("/.well-known/openid-configuration", Some(&robot));
+    let config: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        config["issuer"],
+        "https://kubernetes.default.svc.cluster.local"
+    );
+    assert!(
+        config["jwks_uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/openid/v1/jwks")
+    );
+    assert_eq!(config["id_token_signing_alg_values_supported"][0], "ES256");
+
+    let (code, body) = c.curl("/openid/v1/jwks", Some(&robot));
+    assert_eq!(code, "200", "{body}");
+    let jwks: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let key = &jwks["keys"][0];
+    let decoding = jsonwebtoken::DecodingKey::from_ec_components(
+        key["x"].as_str().unwrap(),
+        key["y"].as_str().unwrap(),
+    )
+    .unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_audience(&["https://kubernetes.default.svc.cluster.local"]);
+    let header = jsonwebtoken::decode_header(&robot).unwrap();
+    assert_eq!(header.kid.as_deref(), key["kid"].as_str());
+    let claims = jsonwebtoken::decode::<serde_json::Value>(&robot, &decoding, &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["sub"], "system:serviceaccount:default:default");
+
+    // Not public: no credentials, no keys.
+    assert_eq!(c.curl("/openid/v1/jwks", None).0, "401");
+}
