@@ -24,15 +24,25 @@ pub fn now_unix() -> i64 {
 
 /// The current time as upstream writes it (`2026-01-02T03:04:05Z`).
 pub fn now_rfc3339() -> String {
+    rfc3339(time::OffsetDateTime::now_utc(), "")
+}
+
+/// The current time with microseconds (`2026-01-02T03:04:05.123456Z`), as upstream's
+/// `MicroTime` fields and audit events carry it.
+pub fn now_rfc3339_micros() -> String {
     let now = time::OffsetDateTime::now_utc();
+    rfc3339(now, &format!(".{:06}", now.microsecond()))
+}
+
+fn rfc3339(t: time::OffsetDateTime, fraction: &str) -> String {
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
     )
 }
 

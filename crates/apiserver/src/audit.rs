@@ -428,21 +428,6 @@ fn prune(path: &Path, retention: &Retention) {
     }
 }
 
-/// Now, as audit timestamps are written (RFC 3339 with microseconds).
-pub fn timestamp() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        now.microsecond()
-    )
-}
-
 /// The `user` field of an event.
 pub fn user_json(user: &UserInfo) -> Value {
     let mut u = Map::new();
@@ -540,7 +525,10 @@ impl RequestEvent {
         if let Some(object) = object_ref(attributes) {
             e.insert("objectRef".into(), object);
         }
-        e.insert("requestReceivedTimestamp".into(), json!(timestamp()));
+        e.insert(
+            "requestReceivedTimestamp".into(),
+            json!(bosun_api::meta::now_rfc3339_micros()),
+        );
         RequestEvent {
             decision,
             event: e,
@@ -555,7 +543,10 @@ impl RequestEvent {
         }
         let mut event = self.event.clone();
         event.insert("stage".into(), json!(stage));
-        event.insert("stageTimestamp".into(), json!(timestamp()));
+        event.insert(
+            "stageTimestamp".into(),
+            json!(bosun_api::meta::now_rfc3339_micros()),
+        );
         event.extend(extra);
         log.record(&Value::Object(event));
     }
