@@ -14,6 +14,7 @@
 //!   timestamps, resourceVersion, labels and annotations).
 //! - [`openapi`]: OpenAPI v3 documents per group version, from the resource table.
 //! - [`patch`]: strategic merge patch with upstream's merge keys.
+//! - [`pod_refs`]: the secrets, config maps, claims and account a pod refers to.
 //! - [`protobuf`]: decoding Kubernetes protobuf request bodies into JSON objects.
 //! - [`quota`]: what objects use of ResourceQuota resources, and quota scopes.
 //! - [`quantity`]: resource quantities (`resource.Quantity`) with upstream's parsing, rounding,
@@ -30,6 +31,7 @@ pub mod crd;
 pub mod meta;
 pub mod openapi;
 pub mod patch;
+pub mod pod_refs;
 pub mod protobuf;
 pub mod quantity;
 pub mod quota;

@@ -4,23 +4,21 @@
 //! RBAC objects are read from an in-memory index that follows the four RBAC resources with one
 //! store watch each, so a decision costs no store round trip.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
-use bosun_api::{ApiError, ResourceDef};
+use bosun_api::ApiError;
 use bosun_auth::rbac::{PolicySource, RbacAuthorizer};
 use bosun_auth::token_file::TokenFile;
 use bosun_auth::{Attributes, Authorizer, AuthorizerChain, PrivilegedGroups, UserInfo};
-use bosun_store::{EventKind, KeyRange};
-use futures::StreamExt;
 use http::{HeaderMap, Method};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::follow::Change;
 use crate::path::ResourcePath;
-use crate::registry::{ListQuery, Registry, from_kv};
+use crate::registry::Registry;
 use crate::tls::ClientCertificate;
 
 /// Turns credentials into a user: the verified client certificate first, then a bearer token
@@ -263,13 +261,16 @@ pub fn resource_verb(method: &Method, path: &ResourcePath, watch_param: bool) ->
     }
 }
 
-/// What a resource request asks to do.
+/// What a resource request asks to do. A list or watch narrowed by a field selector on
+/// `metadata.name` names that object, as upstream's request info does (so `resourceNames`
+/// rules and the Node authorizer can allow it).
 pub fn resource_attributes(
     user: &UserInfo,
     method: &Method,
     path: &ResourcePath,
-    watch_param: bool,
+    query: &HashMap<String, String>,
 ) -> Attributes {
+    let watch_param = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
     let mut attributes = Attributes::resource(
         user.clone(),
         resource_verb(method, path, watch_param),
@@ -280,6 +281,20 @@ pub fn resource_attributes(
     )
     .with_subresource(path.subresource.as_deref().unwrap_or_default());
     attributes.api_version = path.version.clone();
+    if matches!(attributes.verb.as_str(), "list" | "watch")
+        && let Some(selector) = query.get("fieldSelector")
+    {
+        attributes.field_selector = equality_requirements(selector);
+        if attributes.name.is_empty()
+            && let Some(name) = attributes.field_requires("metadata.name")
+            && !name.is_empty()
+            && !name.contains('/')
+            && name != "."
+            && name != ".."
+        {
+            attributes.name = name.to_string();
+        }
+    }
     // A namespace is itself named by the namespace segment (`/api/v1/namespaces/x`).
     if path.group.is_empty()
         && path.plural == "namespaces"
@@ -289,6 +304,18 @@ pub fn resource_attributes(
         attributes.name = attributes.namespace.clone();
     }
     attributes
+}
+
+/// The `field=value` (or `==`) terms of a field selector; other terms are left out.
+fn equality_requirements(selector: &str) -> Vec<(String, String)> {
+    selector
+        .split(',')
+        .filter(|term| !term.contains("!="))
+        .filter_map(|term| {
+            let (field, value) = term.split_once("==").or_else(|| term.split_once('='))?;
+            Some((field.trim().to_string(), value.trim().to_string()))
+        })
+        .collect()
 }
 
 /// What a request for a path outside the resource tree asks to do.
@@ -309,10 +336,15 @@ pub fn forbidden(attributes: &Attributes, reason: &str) -> ApiError {
     error
 }
 
-/// The server's authorizer: `system:masters`, then RBAC.
-pub fn authorizer(policy: Arc<RbacIndex>) -> AuthorizerChain {
+/// The server's authorizer: `system:masters`, then Node, then RBAC (k3s'
+/// `--authorization-mode=Node,RBAC`).
+pub fn authorizer(
+    policy: Arc<RbacIndex>,
+    nodes: crate::node_graph::NodeGraphIndex,
+) -> AuthorizerChain {
     AuthorizerChain::new()
         .with(PrivilegedGroups::default())
+        .with(bosun_auth::node::NodeAuthorizer::new(nodes))
         .with(RbacAuthorizer::new(policy))
 }
 
@@ -400,8 +432,7 @@ fn index_key(object: &Value) -> String {
     }
 }
 
-/// Lists one kind into its map, then follows its changes in the background, re-listing after
-/// any interruption.
+/// Keeps one kind's map current (see [`crate::follow`]).
 async fn follow<K>(
     registry: &Registry,
     plural: &'static str,
@@ -415,83 +446,22 @@ where
         .table
         .lookup("rbac.authorization.k8s.io", "v1", plural)
         .expect("RBAC kinds are served");
-    let revision = load(registry, &def, &index, map).await?;
-    let registry = registry.clone();
-    tokio::spawn(async move {
-        let mut revision = revision;
-        loop {
-            if let Err(e) = watch(&registry, &def, &index, map, revision).await {
-                tracing::warn!(resource = plural, error = %e.message, "RBAC index re-listing");
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            match load(&registry, &def, &index, map).await {
-                Ok(r) => revision = r,
-                Err(e) => {
-                    tracing::warn!(resource = plural, error = %e.message, "RBAC index list failed")
-                }
+    let read = |object: &Value| match serde_json::from_value::<K>(object.clone()) {
+        Ok(value) => Some((index_key(object), Arc::new(value))),
+        Err(e) => {
+            tracing::warn!(error = %e, "unreadable RBAC object skipped");
+            None
+        }
+    };
+    crate::follow::follow(registry, def, move |change| {
+        let mut objects = map(&index).write().expect("rbac index");
+        match change {
+            Change::Reset(all) => *objects = all.iter().filter_map(read).collect(),
+            Change::Put(object) => objects.extend(read(&object)),
+            Change::Delete(object) => {
+                objects.remove(&index_key(&object));
             }
         }
-    });
-    Ok(())
-}
-
-async fn load<K: DeserializeOwned>(
-    registry: &Registry,
-    def: &ResourceDef,
-    index: &RbacIndex,
-    map: MapOf<K>,
-) -> Result<i64, ApiError> {
-    let page = registry.list(def, None, &ListQuery::default()).await?;
-    let mut fresh = BTreeMap::new();
-    for object in &page.items {
-        match serde_json::from_value::<K>(object.clone()) {
-            Ok(value) => {
-                fresh.insert(index_key(object), Arc::new(value));
-            }
-            Err(e) => tracing::warn!(error = %e, "unreadable RBAC object skipped"),
-        }
-    }
-    *map(index).write().expect("rbac index") = fresh;
-    Ok(page.revision)
-}
-
-async fn watch<K: DeserializeOwned>(
-    registry: &Registry,
-    def: &ResourceDef,
-    index: &RbacIndex,
-    map: MapOf<K>,
-    revision: i64,
-) -> Result<(), ApiError> {
-    let mut events = registry
-        .store
-        .watch(KeyRange::Prefix(def.prefix(None)), Some(revision + 1))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    while let Some(event) = events.next().await {
-        let event = event.map_err(|e| ApiError::internal(e.to_string()))?;
-        match event.kind {
-            EventKind::Put => {
-                let object = from_kv(def, &event.kv)?;
-                match serde_json::from_value::<K>(object.clone()) {
-                    Ok(value) => {
-                        map(index)
-                            .write()
-                            .expect("rbac index")
-                            .insert(index_key(&object), Arc::new(value));
-                    }
-                    Err(e) => tracing::warn!(error = %e, "unreadable RBAC object skipped"),
-                }
-            }
-            EventKind::Delete => {
-                if let Some(prev) = event.prev {
-                    map(index)
-                        .write()
-                        .expect("rbac index")
-                        .remove(&index_key(&from_kv(def, &prev)?));
-                }
-            }
-            EventKind::Progress => {}
-        }
-    }
-    Ok(())
+    })
+    .await
 }

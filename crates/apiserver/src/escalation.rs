@@ -23,10 +23,11 @@ pub struct EscalationGuard {
 }
 
 impl EscalationGuard {
-    /// A guard reading roles and bindings from `policy`.
-    pub fn new(policy: Arc<RbacIndex>) -> Self {
+    /// A guard reading roles and bindings from `policy`, authorizing `escalate` and `bind`
+    /// with the server's authorizers.
+    pub fn new(policy: Arc<RbacIndex>, nodes: crate::node_graph::NodeGraphIndex) -> Self {
         EscalationGuard {
-            authorizer: crate::authz::authorizer(policy.clone()),
+            authorizer: crate::authz::authorizer(policy.clone(), nodes),
             policy,
         }
     }

@@ -18,6 +18,8 @@
 //! - [`rest`]: the generic verb handlers (get, list, watch, create, update, patch, delete).
 //! - [`admission`]: the admission plugins writes pass (namespace lifecycle, service accounts, ...).
 //! - [`audit`]: the audit log (upstream's Policy and Event formats, rotation).
+//! - [`follow`]: in-memory views kept current from a resource (the authorizers' indexes).
+//! - [`node_graph`]: which objects each node's pods use, for the Node authorizer.
 //! - [`escalation`]: users may grant through RBAC objects only what they hold.
 //! - [`review`]: access, rules and self reviews, answered without being stored.
 //! - [`scale`]: the scale subresource's Scale view of workloads.
@@ -38,8 +40,10 @@ pub mod cache;
 pub mod crd;
 pub mod discovery;
 pub mod escalation;
+pub mod follow;
 pub mod metrics;
 pub mod negotiate;
+pub mod node_graph;
 pub mod openapi;
 pub mod path;
 pub mod registry;

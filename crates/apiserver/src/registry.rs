@@ -982,6 +982,15 @@ impl Registry {
                 ));
             }
             let obj = from_kv(def, &kv)?;
+            let admission = admission::Request {
+                def,
+                operation: admission::Operation::Delete,
+                subresource: None,
+                old: Some(&obj),
+                user: opts.user.as_ref(),
+                dry_run: opts.dry_run,
+            };
+            admission::admit_delete(&admission, &obj).await?;
             // Foreground and Orphan deletion leave the dependents to the garbage collector,
             // which finds the object marked with upstream's finalizers.
             let added: Vec<&str> = match del.propagation.as_deref() {

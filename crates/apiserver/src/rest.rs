@@ -88,7 +88,7 @@ pub async fn handle(
             user,
             req.method(),
             rp,
-            truthy(&query_of(&req), "watch"),
+            &query_of(&req),
         )),
         (_, Some(user)) => Some(authz::path_attributes(user, req.method(), req.uri().path())),
     };
@@ -446,7 +446,7 @@ async fn resource(
                     })?;
                 let (_, body) = read_body(req).await?;
                 let answered = accounts
-                    .token_request(registry, ns.unwrap_or_default(), &name, body)
+                    .token_request(registry, ns.unwrap_or_default(), &name, body, user)
                     .await?;
                 Ok(negotiate::respond(201, &answered, Output::Json, &[]))
             }

@@ -105,9 +105,15 @@ impl ApiServer {
             Vec::new(),
         )?);
         let policy = RbacIndex::start(&registry).await.map_err(|e| e.message)?;
+        let nodes = crate::node_graph::NodeGraphIndex::start(&registry)
+            .await
+            .map_err(|e| e.message)?;
         let _ = registry
             .escalation
-            .set(crate::escalation::EscalationGuard::new(policy.clone()));
+            .set(crate::escalation::EscalationGuard::new(
+                policy.clone(),
+                nodes.clone(),
+            ));
         let audit = match &config.audit {
             Some(audit) => {
                 let policy = match &audit.policy_file {
@@ -140,7 +146,7 @@ impl ApiServer {
                     issuer: token_issuer.clone(),
                 }),
             },
-            authorizer: crate::authz::authorizer(policy.clone()),
+            authorizer: crate::authz::authorizer(policy.clone(), nodes),
             policy,
             audit,
         });

@@ -169,7 +169,26 @@ impl ServiceAccountTokens {
         namespace: &str,
         name: &str,
         mut request: Value,
+        user: Option<&bosun_auth::UserInfo>,
     ) -> Result<Value, ApiError> {
+        if let Some(user) = user
+            && bosun_auth::node::node_identity(user).is_some()
+        {
+            let pod_name = request
+                .pointer("/spec/boundObjectRef/name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty());
+            let pod = match pod_name {
+                Some(pod) => Some(
+                    registry
+                        .find_core_cached("pods", Some(namespace), pod)
+                        .await?
+                        .ok_or_else(|| ApiError::not_found("", "pods", pod))?,
+                ),
+                None => None,
+            };
+            crate::admission::admit_token_request(user, name, &request, pod.as_ref())?;
+        }
         let account = registry
             .find_core("serviceaccounts", Some(namespace), name)
             .await?

@@ -27,6 +27,8 @@ pub struct Attributes {
     pub name: String,
     /// The request path, for non-resource requests.
     pub path: String,
+    /// The equality requirements of a list or watch's field selector (`spec.nodeName=n1`).
+    pub field_selector: Vec<(String, String)>,
 }
 
 impl Attributes {
@@ -65,6 +67,14 @@ impl Attributes {
     pub fn with_subresource(mut self, subresource: &str) -> Self {
         self.subresource = subresource.to_string();
         self
+    }
+
+    /// The value the field selector requires `field` to equal, if it does.
+    pub fn field_requires(&self, field: &str) -> Option<&str> {
+        self.field_selector
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `resource/subresource`, or the resource alone: the form RBAC rules name.

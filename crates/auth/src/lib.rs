@@ -8,6 +8,7 @@
 //!   refused;
 //! - [`authorizer`]: the [`Authorizer`] trait, the chain that asks each authorizer in turn, and
 //!   the `system:masters` short cut upstream places first;
+//! - [`node`]: the Node authorizer, which confines kubelets to their own node's objects;
 //! - [`token_file`]: static bearer tokens from `--token-auth-file`;
 //! - [`service_account`]: signing and checking ServiceAccount tokens (bound and legacy JWTs);
 //! - [`rbac`]: the RBAC authorizer, evaluating Roles, ClusterRoles and their bindings read from a
@@ -15,6 +16,7 @@
 
 pub mod attributes;
 pub mod authorizer;
+pub mod node;
 pub mod rbac;
 pub mod service_account;
 pub mod token_file;

@@ -10,6 +10,7 @@ mod default_storage_class;
 mod default_tolerations;
 mod limit_ranger;
 mod namespace_lifecycle;
+mod node_restriction;
 mod priority;
 mod resource_quota;
 mod service_account;
@@ -84,6 +85,19 @@ pub enum Operation {
     Create,
     /// A change to a stored object.
     Update,
+    /// The removal of a stored object.
+    Delete,
+}
+
+impl Operation {
+    /// Upstream's name for the operation (`CREATE`), as admission messages and reviews use it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+        }
+    }
 }
 
 /// What a plugin knows about a write.
@@ -138,9 +152,28 @@ pub async fn mutate(
 
 /// Runs the validating plugins, in upstream's order.
 pub async fn validate(registry: &Registry, req: &Request<'_>, obj: &Value) -> Result<(), ApiError> {
+    node_restriction::admit(registry, req, obj).await?;
     limit_ranger::validate(registry, req, obj).await?;
     service_account::validate(req, obj)?;
     priority::validate(registry, req, obj).await?;
     resource_quota::validate(registry, req, obj).await?;
     Ok(())
+}
+
+/// Runs the plugins that look at deletes, with the object as stored.
+pub async fn admit_delete(req: &Request<'_>, old: &Value) -> Result<(), ApiError> {
+    node_restriction::admit_delete(req, old)?;
+    Ok(())
+}
+
+/// Refuses a TokenRequest a kubelet may not make (NodeRestriction), with the TokenRequest's
+/// 403 wording.
+pub fn admit_token_request(
+    user: &bosun_auth::UserInfo,
+    account: &str,
+    request: &Value,
+    pod: Option<&Value>,
+) -> Result<(), ApiError> {
+    node_restriction::admit_token_request(user, request, pod)
+        .map_err(|reason| ApiError::forbidden_object("", "serviceaccounts", account, &reason))
 }

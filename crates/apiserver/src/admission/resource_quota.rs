@@ -34,6 +34,7 @@ fn applies(req: &Request<'_>, obj: &Value) -> bool {
         Operation::Update => {
             group.is_empty() && matches!(plural, "services" | "persistentvolumeclaims")
         }
+        Operation::Delete => false,
     }
 }
 

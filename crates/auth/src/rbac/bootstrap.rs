@@ -769,7 +769,7 @@ fn kube_scheduler_rules() -> Vec<PolicyRule> {
 }
 
 /// What a kubelet may do; the node authorizer narrows it to the kubelet's own node.
-fn node_rules() -> Vec<PolicyRule> {
+pub fn node_rules() -> Vec<PolicyRule> {
     vec![
         // Checking API access; these creates change nothing.
         resource_rule(&[AUTHENTICATION], &["tokenreviews"], &["create"]),
