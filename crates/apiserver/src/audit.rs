@@ -623,6 +623,9 @@ impl RequestEvent {
             }
             None => {}
         }
+        for (key, value) in crate::notes::audit_annotations() {
+            annotations.insert(key, json!(value));
+        }
         self.event
             .insert("annotations".into(), Value::Object(annotations));
         let mut status = json!({"metadata": {}, "code": code});

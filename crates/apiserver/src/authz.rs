@@ -22,7 +22,7 @@ use crate::registry::Registry;
 use crate::tls::ClientCertificate;
 
 /// Turns credentials into a user: the verified client certificate first, then a bearer token
-/// (the token file, then ServiceAccount tokens, in upstream's order).
+/// (the token file, bootstrap tokens, then ServiceAccount tokens, in upstream's order).
 /// A token that names nobody, or a certificate the client CA did not sign with no token beside
 /// it, is refused (401), never treated as anonymous.
 #[derive(Default)]
@@ -93,6 +93,23 @@ impl Authenticator {
     ) -> Result<Option<(UserInfo, Vec<String>)>, ApiError> {
         if let Some(user) = self.tokens.authenticate(token) {
             return Ok(Some((user, audiences.to_vec())));
+        }
+        if let Some((id, secret)) = bosun_auth::bootstrap_token::parse(token) {
+            let stored = registry
+                .find_core_cached(
+                    "secrets",
+                    Some(bosun_auth::bootstrap_token::NAMESPACE),
+                    &bosun_auth::bootstrap_token::secret_name(id),
+                )
+                .await?;
+            let now = bosun_api::meta::now_unix();
+            if let Some(user) =
+                stored.and_then(|s| bosun_auth::bootstrap_token::authenticate(id, secret, &s, now))
+            {
+                return Ok(Some((user.with_authenticated_group(), audiences.to_vec())));
+            }
+            // Upstream's authenticator refuses silently; no other authenticator knows the form.
+            return Ok(None);
         }
         let Some(accounts) = &self.service_accounts else {
             return Ok(None);

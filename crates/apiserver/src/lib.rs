@@ -20,6 +20,7 @@
 //! - [`audit`]: the audit log (upstream's Policy and Event formats, rotation).
 //! - [`follow`]: in-memory views kept current from a resource (the authorizers' indexes).
 //! - [`node_graph`]: which objects each node's pods use, for the Node authorizer.
+//! - [`notes`]: warnings and audit annotations gathered while a request is handled.
 //! - [`escalation`]: users may grant through RBAC objects only what they hold.
 //! - [`review`]: access, rules and self reviews, answered without being stored.
 //! - [`scale`]: the scale subresource's Scale view of workloads.
@@ -44,6 +45,7 @@ pub mod follow;
 pub mod metrics;
 pub mod negotiate;
 pub mod node_graph;
+pub mod notes;
 pub mod openapi;
 pub mod path;
 pub mod registry;

@@ -54,8 +54,18 @@ fn truthy(q: &Query, key: &str) -> bool {
     matches!(q.get(key).map(String::as_str), Some("true") | Some("1"))
 }
 
-/// Answers one request.
+/// Answers one request, with the warnings its handling gathered.
 pub async fn handle(
+    state: Arc<ApiState>,
+    certificate: crate::tls::ClientCertificate,
+    req: Request<Body>,
+) -> Response<Body> {
+    let (mut resp, notes) = crate::notes::scope(answer(state, certificate, req)).await;
+    negotiate::add_warnings(&mut resp, &notes.warnings);
+    resp
+}
+
+async fn answer(
     state: Arc<ApiState>,
     certificate: crate::tls::ClientCertificate,
     req: Request<Body>,
@@ -70,20 +80,20 @@ pub async fn handle(
         .await
     {
         Ok(user) => user,
-        Err(e) => return negotiate::error(&e),
+        Err(e) => return refuse(req, &e).await,
     };
     let authenticated = user.clone();
     let user = match user {
         Some(user) => match authz::impersonate(&state.authorizer, user, req.headers()) {
             Ok(user) => Some(user),
-            Err(e) => return negotiate::error(&e),
+            Err(e) => return refuse(req, &e).await,
         },
         None => None,
     };
     // Health and version are public, as upstream's system:public-info-viewer makes them.
     let attributes = match (&target, &user) {
         (Target::Version | Target::Health, _) => None,
-        (_, None) => return negotiate::error(&ApiError::unauthorized()),
+        (_, None) => return refuse(req, &ApiError::unauthorized()).await,
         (Target::Resource(rp), Some(user)) => Some(authz::resource_attributes(
             user,
             req.method(),
@@ -114,6 +124,16 @@ pub async fn handle(
     authorize_and_serve(state, target, user, attributes, req).await
 }
 
+/// Answers a request refused before its body was read. The body is read first (up to a limit,
+/// as Go's server does), so that the client sees the answer rather than a reset connection
+/// while it is still sending.
+async fn refuse(req: Request<Body>, error: &ApiError) -> Response<Body> {
+    const DRAINED_BYTES: usize = 256 * 1024;
+    let body = axum::body::to_bytes(req.into_body(), DRAINED_BYTES);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), body).await;
+    negotiate::error(error)
+}
+
 /// Authorizes a request (when it is not public) and answers it.
 async fn authorize_and_serve(
     state: Arc<ApiState>,
@@ -125,7 +145,7 @@ async fn authorize_and_serve(
     if let Some(attributes) = &attributes {
         let decision = state.authorizer.authorize(attributes);
         if !decision.allowed() {
-            let mut resp = negotiate::error(&authz::forbidden(attributes, decision.reason()));
+            let mut resp = refuse(req, &authz::forbidden(attributes, decision.reason())).await;
             resp.extensions_mut()
                 .insert(crate::audit::Forbidden(decision.reason().to_string()));
             return resp;

@@ -9,6 +9,8 @@
 //! - [`authorizer`]: the [`Authorizer`] trait, the chain that asks each authorizer in turn, and
 //!   the `system:masters` short cut upstream places first;
 //! - [`node`]: the Node authorizer, which confines kubelets to their own node's objects;
+//! - [`bootstrap_token`]: bootstrap tokens (`<id>.<secret>` kept in kube-system Secrets) that
+//!   joining nodes authenticate with;
 //! - [`token_file`]: static bearer tokens from `--token-auth-file`;
 //! - [`service_account`]: signing and checking ServiceAccount tokens (bound and legacy JWTs);
 //! - [`rbac`]: the RBAC authorizer, evaluating Roles, ClusterRoles and their bindings read from a
@@ -16,6 +18,7 @@
 
 pub mod attributes;
 pub mod authorizer;
+pub mod bootstrap_token;
 pub mod node;
 pub mod rbac;
 pub mod service_account;

@@ -294,3 +294,93 @@ fn a_kubelet_writes_only_its_own_node_and_pods() {
     let out = c.kubectl_stdin(&args, &mirror);
     assert!(out.status.success(), "{}", stderr_of(&out));
 }
+
+/// Who a bearer token is, by a SelfSubjectReview over plain curl (no client certificate).
+fn whoami(c: &Cluster, token: &str) -> (String, String) {
+    c.curl_with(
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        Some(token),
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#,
+        ],
+    )
+}
+
+#[test]
+fn a_bootstrap_token_authenticates_a_joining_node_until_it_expires() {
+    let c = Cluster::start();
+    let token = "abcdef.0123456789abcdef";
+    let secret = |expiration: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"Secret","type":"bootstrap.kubernetes.io/token",
+            "metadata":{{"name":"bootstrap-token-abcdef","namespace":"kube-system"}},
+            "stringData":{{"token-id":"abcdef","token-secret":"0123456789abcdef",
+            "usage-bootstrap-authentication":"true","auth-extra-groups":"system:bootstrappers:worker",
+            "expiration":"{expiration}"}}}}"#
+        )
+    };
+    // Unknown until its Secret exists.
+    assert_eq!(whoami(&c, token).0, "401");
+    c.ok_stdin(&["apply", "-f", "-"], &secret("2099-01-01T00:00:00Z"));
+    let (code, body) = whoami(&c, token);
+    assert_eq!(code, "201", "{body}");
+    let review: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        review["status"]["userInfo"],
+        serde_json::json!({"username": "system:bootstrap:abcdef",
+            "groups": ["system:bootstrappers", "system:bootstrappers:worker", "system:authenticated"]})
+    );
+    // What a joining node does with it, once bound as upstream's node bootstrap role.
+    c.ok(&[
+        "create",
+        "clusterrolebinding",
+        "node-bootstrap",
+        "--clusterrole=system:node-bootstrapper",
+        "--group=system:bootstrappers",
+    ]);
+    let (code, body) = c.curl_with(
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+        Some(token),
+        &[],
+    );
+    assert_eq!(code, "200", "{body}");
+    let (code, _) = c.curl("/api/v1/secrets", Some(token));
+    assert_eq!(code, "403");
+    // Another secret for the same id, or an expired token, is refused.
+    let (code, body) = whoami(&c, "abcdef.ffffffffffffffff");
+    assert_eq!(code, "401", "{body}\n{}", c.log());
+    c.ok_stdin(&["apply", "-f", "-"], &secret("2020-01-01T00:00:00Z"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while whoami(&c, token).0 != "401" {
+        assert!(
+            Instant::now() < deadline,
+            "an expired token still authenticates"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The token cleaner then deletes the expired Secret.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = c.kubectl(&[
+            "get",
+            "secret",
+            "-n",
+            "kube-system",
+            "bootstrap-token-abcdef",
+        ]);
+        if !out.status.success() {
+            assert!(stderr_of(&out).contains("NotFound"), "{}", stderr_of(&out));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the expired token Secret was not cleaned up"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -11,6 +11,7 @@
 //! - [`credentials`]: the manager's own client and the per-controller token clients.
 //! - [`serviceaccounts`]: a `default` ServiceAccount in every active namespace.
 //! - [`root_ca`]: the `kube-root-ca.crt` ConfigMap in every namespace.
+//! - [`token_cleaner`]: deletes bootstrap token Secrets once they expire.
 //! - [`tokens`]: fills legacy ServiceAccount token Secrets, deletes orphaned ones.
 //! - [`resourcequota`]: ResourceQuota status: hard limits mirrored, usage recounted.
 //! - [`aggregation`]: ClusterRoles with an `aggregationRule` collect the rules of the roles they select.
@@ -20,6 +21,7 @@ pub mod credentials;
 pub mod resourcequota;
 pub mod root_ca;
 pub mod serviceaccounts;
+pub mod token_cleaner;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -134,6 +136,7 @@ impl Manager {
             root_ca::NAME,
             aggregation::NAME,
             resourcequota::NAME,
+            token_cleaner::NAME,
         ] {
             let write = config
                 .credentials
@@ -149,6 +152,7 @@ impl Manager {
                 serviceaccounts::NAME => Box::pin(serviceaccounts::run(clients, stop)),
                 root_ca::NAME => Box::pin(root_ca::run(clients, config.root_ca_pem.clone(), stop)),
                 resourcequota::NAME => Box::pin(resourcequota::run(clients, stop)),
+                token_cleaner::NAME => Box::pin(token_cleaner::run(clients, stop)),
                 _ => Box::pin(aggregation::run(clients, stop)),
             };
             tasks.spawn(run);

@@ -11,6 +11,7 @@ mod default_tolerations;
 mod limit_ranger;
 mod namespace_lifecycle;
 mod node_restriction;
+mod pod_security;
 mod priority;
 mod resource_quota;
 mod service_account;
@@ -155,6 +156,7 @@ pub async fn validate(registry: &Registry, req: &Request<'_>, obj: &Value) -> Re
     node_restriction::admit(registry, req, obj).await?;
     limit_ranger::validate(registry, req, obj).await?;
     service_account::validate(req, obj)?;
+    pod_security::validate(registry, req, obj).await?;
     priority::validate(registry, req, obj).await?;
     resource_quota::validate(registry, req, obj).await?;
     Ok(())
