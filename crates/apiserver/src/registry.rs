@@ -597,6 +597,7 @@ impl Registry {
         };
         strategy_create(def, &mut obj);
         strategy::default(def, &mut obj);
+        admission::webhooks::default_configuration(def, &mut obj);
         admission::mutate(self, &admission, &mut obj).await?;
         // What admission added (a token volume, tolerations) gets its defaults too, so that a
         // later update, defaulted again, does not look like a change to immutable fields.
@@ -620,6 +621,7 @@ impl Registry {
         let name = meta::name(&obj).unwrap_or_default().to_string();
         let mut errs = meta::validate_metadata(&obj, def);
         errs.extend(strategy::validate(def, &obj));
+        errs.extend(admission::webhooks::validate_configuration(def, &obj, None));
         if !errs.is_empty() {
             return Err(ApiError::invalid(&def.group, &def.kind, &name, errs));
         }
@@ -867,6 +869,21 @@ impl Registry {
         }
         if subresource.is_none() {
             strategy::default(def, &mut obj);
+            admission::webhooks::default_configuration(def, &mut obj);
+        }
+        let admission = admission::Request {
+            def,
+            operation: admission::Operation::Update,
+            subresource,
+            old: Some(old),
+            user: opts.user.as_ref(),
+            dry_run: opts.dry_run,
+        };
+        admission::mutate_update(self, &admission, &mut obj)
+            .await
+            .map_err(UpdateError::Api)?;
+        if subresource.is_none() {
+            strategy::default(def, &mut obj);
         }
         let is_service = def.group.is_empty() && def.plural == "services";
         if is_service {
@@ -882,6 +899,11 @@ impl Registry {
         }
         let mut errs = meta::validate_metadata(&obj, def);
         errs.extend(strategy::validate_update(def, &obj, old));
+        errs.extend(admission::webhooks::validate_configuration(
+            def,
+            &obj,
+            Some(old),
+        ));
         if !errs.is_empty() {
             return Err(UpdateError::Api(ApiError::invalid(
                 &def.group, &def.kind, name, errs,
@@ -895,14 +917,6 @@ impl Registry {
         if unchanged == *old {
             return Ok(old.clone());
         }
-        let admission = admission::Request {
-            def,
-            operation: admission::Operation::Update,
-            subresource,
-            old: Some(old),
-            user: opts.user.as_ref(),
-            dry_run: opts.dry_run,
-        };
         admission::validate(self, &admission, &obj)
             .await
             .map_err(UpdateError::Api)?;
@@ -990,7 +1004,7 @@ impl Registry {
                 user: opts.user.as_ref(),
                 dry_run: opts.dry_run,
             };
-            admission::admit_delete(&admission, &obj).await?;
+            admission::admit_delete(self, &admission, &obj).await?;
             // Foreground and Orphan deletion leave the dependents to the garbage collector,
             // which finds the object marked with upstream's finalizers.
             let added: Vec<&str> = match del.propagation.as_deref() {

@@ -223,7 +223,12 @@ fn validate_webhook(
     } else {
         &ALL_SIDE_EFFECTS
     };
-    match hook.get("sideEffects").filter(|v| !v.is_null()) {
+    // An empty string is an absent field: the server's typed decoding writes required strings
+    // it did not receive as "", where upstream's optional pointer stays nil.
+    match hook
+        .get("sideEffects")
+        .filter(|v| !v.is_null() && v.as_str() != Some(""))
+    {
         None => errs.push(FieldError::required(
             format!("{path}.sideEffects"),
             &format!("must specify one of {}", allowed.join(", ")),

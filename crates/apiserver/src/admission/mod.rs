@@ -15,6 +15,7 @@ mod pod_security;
 mod priority;
 mod resource_quota;
 mod service_account;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,6 +32,8 @@ use crate::registry::Registry;
 pub struct AdmissionState {
     quota_turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     charged: Mutex<HashMap<(String, String), Value>>,
+    /// Calls admission webhooks (keeping connections to them), made on first use.
+    webhooks: std::sync::OnceLock<Arc<bosun_webhook::Dispatcher>>,
 }
 
 fn revision(obj: &Value) -> i64 {
@@ -136,8 +139,28 @@ pub fn names(obj: &Value) -> (&str, &str) {
     (namespace, name)
 }
 
-/// Runs the mutating plugins, in upstream's order.
+/// Runs the mutating plugins, in upstream's order: the built-in ones, then the mutating
+/// webhooks (which may have the built-in ones run again).
 pub async fn mutate(
+    registry: &Registry,
+    req: &Request<'_>,
+    obj: &mut Value,
+) -> Result<(), ApiError> {
+    mutate_builtin(registry, req, obj).await?;
+    webhooks::mutate(registry, req, obj).await
+}
+
+/// Runs the mutating plugins that apply to updates: the mutating webhooks.
+pub async fn mutate_update(
+    registry: &Registry,
+    req: &Request<'_>,
+    obj: &mut Value,
+) -> Result<(), ApiError> {
+    webhooks::mutate(registry, req, obj).await
+}
+
+/// The built-in mutating plugins.
+async fn mutate_builtin(
     registry: &Registry,
     req: &Request<'_>,
     obj: &mut Value,
@@ -158,14 +181,20 @@ pub async fn validate(registry: &Registry, req: &Request<'_>, obj: &Value) -> Re
     service_account::validate(req, obj)?;
     pod_security::validate(registry, req, obj).await?;
     priority::validate(registry, req, obj).await?;
+    webhooks::validate(registry, req, Some(obj)).await?;
     resource_quota::validate(registry, req, obj).await?;
     Ok(())
 }
 
 /// Runs the plugins that look at deletes, with the object as stored.
-pub async fn admit_delete(req: &Request<'_>, old: &Value) -> Result<(), ApiError> {
+pub async fn admit_delete(
+    registry: &Registry,
+    req: &Request<'_>,
+    old: &Value,
+) -> Result<(), ApiError> {
     node_restriction::admit_delete(req, old)?;
-    Ok(())
+    webhooks::mutate_delete(registry, req).await?;
+    webhooks::validate(registry, req, None).await
 }
 
 /// Refuses a TokenRequest a kubelet may not make (NodeRestriction), with the TokenRequest's
