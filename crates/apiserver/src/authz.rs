@@ -27,6 +27,8 @@ use crate::tls::ClientCertificate;
 /// it, is refused (401), never treated as anonymous.
 #[derive(Default)]
 pub struct Authenticator {
+    /// `--anonymous-auth`: a request without credentials is `system:anonymous`.
+    pub anonymous: bool,
     /// `--token-auth-file`.
     pub tokens: TokenFile,
     /// ServiceAccount tokens.
@@ -34,7 +36,8 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    /// The user behind a request, `None` when it carried no credentials at all.
+    /// The user behind a request: `system:anonymous` or `None` (as `--anonymous-auth` says)
+    /// when it carried no credentials at all.
     pub async fn authenticate(
         &self,
         registry: &Registry,
@@ -50,7 +53,7 @@ impl Authenticator {
                     tracing::debug!(reason = %why, "client certificate rejected");
                     Err(ApiError::unauthorized())
                 }
-                _ => Ok(None),
+                _ => Ok(self.anonymous.then(UserInfo::anonymous)),
             };
         };
         let token = value

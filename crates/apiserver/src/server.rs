@@ -41,6 +41,9 @@ pub struct ApiServerConfig {
     pub service_node_port_range: String,
     /// `--token-auth-file`: static bearer tokens.
     pub token_auth_file: Option<std::path::PathBuf>,
+    /// `--anonymous-auth`: requests without credentials act as `system:anonymous` (and are
+    /// authorized like anyone else) instead of being refused.
+    pub anonymous_auth: bool,
     /// `--audit-log-path` and its policy and retention, if requests are to be recorded.
     pub audit: Option<AuditConfig>,
 }
@@ -141,6 +144,7 @@ impl ApiServer {
             openapi: openapi.clone(),
             metrics,
             authenticator: Authenticator {
+                anonymous: config.anonymous_auth,
                 tokens,
                 service_accounts: Some(ServiceAccountTokens {
                     issuer: token_issuer.clone(),

@@ -92,6 +92,10 @@ pub struct ServerArgs {
     /// (kube-apiserver's format).
     #[arg(long)]
     token_auth_file: Option<PathBuf>,
+    /// Treat requests without credentials as `system:anonymous`, authorized by RBAC (off, as
+    /// in k3s: such requests get 401, except the public health and version endpoints).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    anonymous_auth: bool,
     /// Record every request in this file, as JSON lines of audit.k8s.io/v1 Events.
     #[arg(long)]
     audit_log_path: Option<PathBuf>,
@@ -229,6 +233,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         service_cidr: args.service_cidr.clone(),
         service_node_port_range: args.service_node_port_range.clone(),
         token_auth_file: args.token_auth_file.clone(),
+        anonymous_auth: args.anonymous_auth,
         audit: args
             .audit_log_path
             .clone()

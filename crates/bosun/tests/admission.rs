@@ -280,3 +280,33 @@ fn a_pods_priority_comes_from_its_priority_class_and_claims_get_the_default_stor
         ""
     );
 }
+
+#[test]
+fn system_priority_class_names_are_reserved_and_user_classes_stay_below_a_billion() {
+    let c = Cluster::start();
+    let err = c.fails(&["create", "priorityclass", "system-mine", "--value=10"]);
+    assert!(
+        err.contains(r#"metadata.name: Forbidden: priority class names with 'system-' prefix are reserved for system use only. error: system-mine is not a known system priority class"#),
+        "{err}"
+    );
+    let err = c.fails(&["create", "priorityclass", "huge", "--value=1000000001"]);
+    assert!(
+        err.contains(
+            "value: Forbidden: maximum allowed value of a user defined priority is 1000000000"
+        ),
+        "{err}"
+    );
+    c.ok(&["create", "priorityclass", "high", "--value=1000000000"]);
+    let err = c.fails(&[
+        "patch",
+        "priorityclass",
+        "high",
+        "--type=merge",
+        "-p",
+        r#"{"value":5}"#,
+    ]);
+    assert!(
+        err.contains("value: Forbidden: may not be changed in an update."),
+        "{err}"
+    );
+}

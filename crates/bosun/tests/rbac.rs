@@ -611,3 +611,31 @@ fn a_token_review_says_whom_a_token_names() {
             .contains("tokenreviews")
     );
 }
+
+#[test]
+fn with_anonymous_auth_requests_without_credentials_are_system_anonymous_and_authorized_by_rbac() {
+    let c = Cluster::start_with(&["--anonymous-auth=true"]);
+    let (code, body) = c.curl("/api/v1/namespaces/default/pods", None);
+    assert_eq!(code, "403", "{body}");
+    assert!(
+        body.contains(r#"pods is forbidden: User \"system:anonymous\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""#),
+        "{body}"
+    );
+    assert_eq!(c.curl("/healthz", None).0, "200");
+    assert_eq!(c.curl("/version", None).0, "200");
+    // Wrong credentials are still refused, never treated as anonymous.
+    assert_eq!(
+        c.curl("/api/v1/namespaces/default/pods", Some("not-a-token"))
+            .0,
+        "401"
+    );
+    c.ok(&[
+        "create",
+        "clusterrolebinding",
+        "anonymous-view",
+        "--clusterrole=view",
+        "--group=system:unauthenticated",
+    ]);
+    let (code, body) = c.curl("/api/v1/namespaces/default/pods", None);
+    assert_eq!(code, "200", "{body}");
+}

@@ -382,3 +382,41 @@ fn service_accounts_discover_the_issuer_and_its_keys_and_the_keys_verify_their_t
     // Not public: no credentials, no keys.
     assert_eq!(c.curl("/openid/v1/jwks", None).0, "401");
 }
+
+#[test]
+fn an_account_that_enforces_mountable_secrets_limits_its_pods_to_its_secrets() {
+    let c = Cluster::start();
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: locked
+  annotations: {kubernetes.io/enforce-mountable-secrets: "true"}
+secrets: [{name: allowed}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: allowed}
+stringData: {k: v}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: other}
+stringData: {k: v}
+"#,
+    );
+    let pod = |name: &str, secret: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  serviceAccountName: locked\n  \
+             containers: [{{name: c, image: nginx, envFrom: [{{secretRef: {{name: {secret}}}}}]}}]\n"
+        )
+    };
+    c.ok_stdin(&["apply", "-f", "-"], &pod("fine", "allowed"));
+    let err = c.fails_stdin(&["apply", "-f", "-"], &pod("sneaky", "other"));
+    assert!(
+        err.contains(r#"pods "sneaky" is forbidden: container c with envFrom referencing secret.secretName="other" is not allowed because service account locked does not reference that secret"#),
+        "{err}"
+    );
+    assert!(c.fails(&["get", "pod", "sneaky"]).contains("NotFound"));
+}

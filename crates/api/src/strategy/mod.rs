@@ -193,9 +193,53 @@ pub fn validate(def: &ResourceDef, obj: &Value) -> Vec<FieldError> {
         ("apps", _) | ("batch", _) | ("", "replicationcontrollers") => {
             workloads::validate(def, obj, &mut errs)
         }
+        ("scheduling.k8s.io", "priorityclasses") => validate_priority_class(obj, &mut errs),
         _ => {}
     }
     errs
+}
+
+/// Upstream's built-in PriorityClasses: name, value, globalDefault.
+const SYSTEM_PRIORITY_CLASSES: [(&str, i64, bool); 2] = [
+    ("system-node-critical", 2_000_001_000, false),
+    ("system-cluster-critical", 2_000_000_000, false),
+];
+/// The highest priority a class outside the `system-` names may have.
+const HIGHEST_USER_DEFINABLE_PRIORITY: i64 = 1_000_000_000;
+
+/// `system-` names belong to the built-in classes (with their values); other classes stay at
+/// or below one billion.
+fn validate_priority_class(obj: &Value, errs: &mut Vec<FieldError>) {
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+    let value = obj["value"].as_i64().unwrap_or_default();
+    let global_default = obj["globalDefault"].as_bool().unwrap_or(false);
+    if name.starts_with("system-") {
+        let problem = match SYSTEM_PRIORITY_CLASSES.iter().find(|(n, _, _)| *n == name) {
+            None => Some(format!("{name} is not a known system priority class")),
+            Some((_, v, _)) if *v != value => {
+                Some(format!("value of {name} PriorityClass must be {v}"))
+            }
+            Some((_, _, g)) if *g != global_default => {
+                Some(format!("globalDefault of {name} PriorityClass must be {g}"))
+            }
+            Some(_) => None,
+        };
+        if let Some(problem) = problem {
+            errs.push(FieldError::forbidden(
+                "metadata.name",
+                &format!(
+                    "priority class names with 'system-' prefix are reserved for system use only. error: {problem}"
+                ),
+            ));
+        }
+    } else if value > HIGHEST_USER_DEFINABLE_PRIORITY {
+        errs.push(FieldError::forbidden(
+            "value",
+            &format!(
+                "maximum allowed value of a user defined priority is {HIGHEST_USER_DEFINABLE_PRIORITY}"
+            ),
+        ));
+    }
 }
 
 /// Validates an update against the stored object: what may not change.
@@ -205,6 +249,21 @@ pub fn validate_update(def: &ResourceDef, new: &Value, old: &Value) -> Vec<Field
         ("", "pods") => pod::validate_update(new, old, &mut errs),
         ("", "services") => service::validate_update(new, old, &mut errs),
         ("apps", _) | ("batch", _) => workloads::validate_update(def, new, old, &mut errs),
+        ("scheduling.k8s.io", "priorityclasses") => {
+            if new.get("value") != old.get("value") {
+                errs.push(FieldError::forbidden(
+                    "value",
+                    "may not be changed in an update.",
+                ));
+            }
+            if new.get("preemptionPolicy") != old.get("preemptionPolicy") {
+                errs.push(FieldError::invalid(
+                    "preemptionPolicy",
+                    &new["preemptionPolicy"],
+                    "field is immutable",
+                ));
+            }
+        }
         ("", "configmaps" | "secrets")
             if old.get("immutable") == Some(&Value::Bool(true))
                 && (new.get("data") != old.get("data")

@@ -47,6 +47,12 @@ pub async fn admit(
     obj["spec"]["serviceAccountName"] = json!(named);
     obj["spec"]["serviceAccount"] = json!(named);
     let account = account(registry, obj, &named).await?;
+    if enforces_mountable_secrets(&account)
+        && let Err(reason) = limit_secret_references(&account, obj)
+    {
+        let (_, name) = names(obj);
+        return Err(ApiError::forbidden_object("", "pods", name, &reason));
+    }
     let automount = obj["spec"]["automountServiceAccountToken"]
         .as_bool()
         .or_else(|| account["automountServiceAccountToken"].as_bool())
@@ -76,11 +82,22 @@ pub fn validate(req: &Request<'_>, obj: &Value) -> Result<(), ApiError> {
     }
     let (_, name) = names(obj);
     if !obj["metadata"]["annotations"][MIRROR_ANNOTATION].is_null() {
+        let projects_token = obj["spec"]["volumes"].as_array().is_some_and(|volumes| {
+            volumes.iter().any(|v| {
+                v.pointer("/projected/sources")
+                    .and_then(Value::as_array)
+                    .is_some_and(|s| s.iter().any(|s| s.get("serviceAccountToken").is_some()))
+            })
+        });
         let mirror_refusal = if obj["spec"]["serviceAccountName"]
             .as_str()
             .is_some_and(|s| !s.is_empty())
         {
             Some("a mirror pod may not reference service accounts")
+        } else if !bosun_api::pod_refs::references(obj).secrets.is_empty() {
+            Some("a mirror pod may not reference secrets")
+        } else if projects_token {
+            Some("a mirror pod may not use ServiceAccountToken volume projections")
         } else {
             None
         };
@@ -88,6 +105,79 @@ pub fn validate(req: &Request<'_>, obj: &Value) -> Result<(), ApiError> {
             Some(reason) => Err(ApiError::forbidden_object("", "pods", name, reason)),
             None => Ok(()),
         };
+    }
+    Ok(())
+}
+
+/// The account annotation that limits its pods to the secrets it lists.
+const ENFORCE_MOUNTABLE_SECRETS: &str = "kubernetes.io/enforce-mountable-secrets";
+
+fn enforces_mountable_secrets(account: &Value) -> bool {
+    account["metadata"]["annotations"][ENFORCE_MOUNTABLE_SECRETS]
+        .as_str()
+        .is_some_and(|v| matches!(v, "1" | "t" | "T" | "TRUE" | "true" | "True"))
+}
+
+/// A pod of an account that enforces mountable secrets may use only the secrets the account
+/// lists (volumes, env, envFrom) and only its image pull secrets; upstream's wording.
+fn limit_secret_references(account: &Value, pod: &Value) -> Result<(), String> {
+    let listed = |key: &str| -> Vec<&str> {
+        account[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["name"].as_str())
+            .collect()
+    };
+    let (mountable, pull) = (listed("secrets"), listed("imagePullSecrets"));
+    let sa = account["metadata"]["name"].as_str().unwrap_or_default();
+    let spec = &pod["spec"];
+    for volume in spec["volumes"].as_array().into_iter().flatten() {
+        if let Some(secret) = volume.pointer("/secret/secretName").and_then(Value::as_str)
+            && !mountable.contains(&secret)
+        {
+            return Err(format!(
+                "volume with secret.secretName=\"{secret}\" is not allowed because service account {sa} does not reference that secret"
+            ));
+        }
+    }
+    for (kind, label) in [
+        ("initContainers", "init container"),
+        ("containers", "container"),
+        ("ephemeralContainers", "ephemeral container"),
+    ] {
+        for container in spec[kind].as_array().into_iter().flatten() {
+            let name = container["name"].as_str().unwrap_or_default();
+            for env in container["env"].as_array().into_iter().flatten() {
+                if let Some(secret) = env
+                    .pointer("/valueFrom/secretKeyRef/name")
+                    .and_then(Value::as_str)
+                    && !mountable.contains(&secret)
+                {
+                    let var = env["name"].as_str().unwrap_or_default();
+                    return Err(format!(
+                        "{label} {name} with envVar {var} referencing secret.secretName=\"{secret}\" is not allowed because service account {sa} does not reference that secret"
+                    ));
+                }
+            }
+            for from in container["envFrom"].as_array().into_iter().flatten() {
+                if let Some(secret) = from.pointer("/secretRef/name").and_then(Value::as_str)
+                    && !mountable.contains(&secret)
+                {
+                    return Err(format!(
+                        "{label} {name} with envFrom referencing secret.secretName=\"{secret}\" is not allowed because service account {sa} does not reference that secret"
+                    ));
+                }
+            }
+        }
+    }
+    for (i, secret) in spec["imagePullSecrets"].as_array().into_iter().flatten().enumerate() {
+        let secret = secret["name"].as_str().unwrap_or_default();
+        if !pull.contains(&secret) {
+            return Err(format!(
+                "imagePullSecrets[{i}].name=\"{secret}\" is not allowed because service account {sa} does not reference that imagePullSecret"
+            ));
+        }
     }
     Ok(())
 }
