@@ -1,4 +1,5 @@
-//! The Python `kubernetes` client against `bosun server` (tests/python/client_check.py).
+//! The Python `kubernetes` client against `bosun server` (tests/python/client_check.py and
+//! tests/python/auth_check.py).
 
 mod common;
 
@@ -6,10 +7,10 @@ use std::process::Command;
 
 use common::Cluster;
 
-#[test]
-fn the_python_client_creates_lists_pages_and_watches() {
+/// Runs one of the Python scripts against a fresh cluster and returns what it printed.
+fn run_script(name: &str) -> String {
     let c = Cluster::start();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/client_check.py");
+    let script = format!("{}/tests/python/{name}", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("python3")
         .arg(script)
         .arg(&c.kubeconfig)
@@ -22,5 +23,15 @@ fn the_python_client_creates_lists_pages_and_watches() {
         String::from_utf8_lossy(&out.stderr),
         c.log()
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("python client: ok"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_python_client_creates_lists_pages_and_watches() {
+    assert!(run_script("client_check.py").contains("python client: ok"));
+}
+
+#[test]
+fn the_python_client_with_a_service_account_token_is_held_to_rbac() {
+    assert!(run_script("auth_check.py").contains("python auth: ok"));
 }
