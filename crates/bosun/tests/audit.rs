@@ -67,6 +67,7 @@ fn the_audit_log_records_each_requests_user_verb_and_object_at_the_policys_level
     let refused = c.fails(&["get", "pods", "--as=intruder"]);
     assert!(refused.contains("(Forbidden)"), "{refused}");
     c.ok(&["delete", "configmap", "settings"]);
+    c.ok(&["run", "web", "--image=nginx"]);
 
     let all = events(&log);
     assert!(
@@ -139,6 +140,13 @@ fn the_audit_log_records_each_requests_user_verb_and_object_at_the_policys_level
 
     let deleted = find("delete", "configmaps", "settings");
     assert_eq!(deleted["responseStatus"]["code"], 200);
+
+    // Admission's own notes: PodSecurity records the policy a pod was admitted under.
+    let pod = find("create", "pods", "");
+    assert_eq!(
+        pod["annotations"]["pod-security.kubernetes.io/enforce-policy"],
+        "privileged:latest"
+    );
 
     // Discovery was set to None by the policy; the server's own controllers too.
     assert!(
