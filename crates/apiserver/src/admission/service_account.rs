@@ -171,7 +171,12 @@ fn limit_secret_references(account: &Value, pod: &Value) -> Result<(), String> {
             }
         }
     }
-    for (i, secret) in spec["imagePullSecrets"].as_array().into_iter().flatten().enumerate() {
+    for (i, secret) in spec["imagePullSecrets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let secret = secret["name"].as_str().unwrap_or_default();
         if !pull.contains(&secret) {
             return Err(format!(
