@@ -23,6 +23,7 @@
 //! - [`notes`]: warnings and audit annotations gathered while a request is handled.
 //! - [`escalation`]: users may grant through RBAC objects only what they hold.
 //! - [`review`]: access, rules and self reviews, answered without being stored.
+//! - [`binding`]: assigning a pod to a node (the scheduler's Binding subresource).
 //! - [`scale`]: the scale subresource's Scale view of workloads.
 //! - [`cache`]: the watch cache lists and watches are served from.
 //! - [`registry`]: object operations over the store, shared by every resource.
@@ -36,6 +37,7 @@ pub mod admission;
 pub mod allocate;
 pub mod audit;
 pub mod authz;
+pub mod binding;
 pub mod bootstrap;
 pub mod cache;
 pub mod crd;

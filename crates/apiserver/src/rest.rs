@@ -470,6 +470,12 @@ async fn resource(
                     .await?;
                 Ok(negotiate::respond(201, &answered, Output::Json, &[]))
             }
+            ("binding", &Method::POST) if def.plural == "pods" && def.group.is_empty() => {
+                let (_, body) = read_body(req).await?;
+                let status =
+                    crate::binding::bind(registry, ns.unwrap_or_default(), &name, body).await?;
+                Ok(negotiate::respond(201, &status, Output::Json, &[]))
+            }
             ("scale", &Method::GET) => {
                 let obj = registry.get(&def, ns, &name).await?;
                 Ok(negotiate::respond(

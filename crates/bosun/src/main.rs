@@ -1,11 +1,13 @@
 //! `bosun`: Kubernetes in one binary.
 //!
 //! - `bosun server`: the control plane (API server on its datastore); see [`server`].
+//! - `bosun simulate`: simulated nodes for tests and scale measurements; see [`simulate`].
 //! - `bosun secrets-encrypt status|rotate-keys`: Secrets encryption at rest, as k3s's command.
 //!
 //! Flags follow k3s's names where k3s has one, so k3s users feel at home.
 
 mod server;
+mod simulate;
 
 /// mimalloc instead of glibc's allocator: serving lists builds and frees many small JSON
 /// values, and glibc's malloc spent about a fifth of a large list's time consolidating chunks.
@@ -26,6 +28,8 @@ struct Cli {
 enum Command {
     /// Run the control plane: API server, datastore and (as they arrive) scheduler and controllers.
     Server(Box<server::ServerArgs>),
+    /// Simulate nodes (kubelets without containers) for tests and scale measurements.
+    Simulate(simulate::SimulateArgs),
     /// Inspect or rotate the keys Secrets are encrypted with at rest (`--secrets-encryption`).
     #[command(subcommand)]
     SecretsEncrypt(server::SecretsEncryptCommand),
@@ -47,6 +51,7 @@ fn main() {
     let result = rt.block_on(async {
         match cli.command {
             Command::Server(args) => server::run(*args).await,
+            Command::Simulate(args) => simulate::run(args).await,
             Command::SecretsEncrypt(command) => server::secrets_encrypt(command).await,
         }
     });

@@ -240,3 +240,65 @@ impl Drop for Cluster {
         }
     }
 }
+
+/// A running `bosun simulate`, killed (its nodes' heartbeats stopping) when dropped.
+pub struct Simulation {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Simulation {
+    /// What the simulation has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Simulation {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Cluster {
+    /// Starts `bosun simulate` against this cluster with `args` (`--nodes 3`, ...) and waits
+    /// until its `--nodes` nodes (default 1) with its `--name-prefix` (default `sim-node`) are
+    /// registered.
+    pub fn simulate(&self, args: &[&str]) -> Simulation {
+        let flag = |name: &str| {
+            args.iter()
+                .position(|a| *a == name)
+                .and_then(|i| args.get(i + 1))
+                .map(|v| v.to_string())
+        };
+        let nodes: usize = flag("--nodes").map_or(1, |n| n.parse().unwrap());
+        let prefix = flag("--name-prefix").unwrap_or_else(|| "sim-node".into());
+        let log = self.dir.path().join(format!("simulate-{prefix}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_bosun"))
+            .arg("simulate")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        let sim = Simulation { child, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let last = format!("node/{prefix}-{}", nodes - 1);
+        loop {
+            let out = self.kubectl(&["get", &last, "-o", "name"]);
+            if out.status.success() && sim.log().contains("simulated nodes registered") {
+                return sim;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the simulated nodes did not register:\n{}",
+                sim.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
