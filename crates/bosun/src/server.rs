@@ -73,6 +73,10 @@ pub struct ServerArgs {
     /// Do not run the controller manager (k3s's flag): the API server alone.
     #[arg(long)]
     disable_controller_manager: bool,
+    /// A kube-controller-manager flag as `name=value` (repeatable; k3s's pass-through), e.g.
+    /// `node-monitor-grace-period=20s`.
+    #[arg(long = "kube-controller-manager-arg")]
+    kube_controller_manager_args: Vec<String>,
     /// Name of this node.
     #[arg(long)]
     node_name: Option<String>,
@@ -148,12 +152,55 @@ fn host_addresses() -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The kube-controller-manager flags Bosun honours.
+struct ControllerManagerArgs {
+    node_monitor_grace_period: std::time::Duration,
+}
+
+impl ControllerManagerArgs {
+    fn parse(args: &[String]) -> Result<Self, String> {
+        let mut parsed = ControllerManagerArgs {
+            node_monitor_grace_period: bosun_controllers::nodelifecycle::DEFAULT_GRACE_PERIOD,
+        };
+        for arg in args {
+            let (name, value) = arg
+                .trim_start_matches("--")
+                .split_once('=')
+                .ok_or_else(|| format!("kube-controller-manager arg {arg:?} is not name=value"))?;
+            match name {
+                "node-monitor-grace-period" => {
+                    parsed.node_monitor_grace_period = parse_duration(value)?
+                }
+                _ => return Err(format!("unsupported kube-controller-manager arg {name:?}")),
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+/// A Go duration of one unit (`40s`, `2m`, `500ms`, `1h`).
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{text:?} is not a duration such as 40s or 2m");
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let millis = match unit {
+        "ms" => n,
+        "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        _ => return Err(bad()),
+    };
+    Ok(std::time::Duration::from_millis(millis))
+}
+
 /// Starts the controller manager against the API server at `url`, as
 /// `system:kube-controller-manager` and, per controller, its own service account.
 async fn start_controllers(
     pki: &ClusterPki,
     url: &str,
     data_dir: &std::path::Path,
+    args: &ControllerManagerArgs,
 ) -> Result<bosun_controllers::Manager, String> {
     let identity = pki
         .component_certificate("controller-manager", "system:kube-controller-manager", &[])
@@ -175,6 +222,7 @@ async fn start_controllers(
         },
         root_ca_pem: pki.server_ca.cert_pem().to_string(),
         token_issuer,
+        node_monitor_grace_period: args.node_monitor_grace_period,
     })
     .await
 }
@@ -254,7 +302,8 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
     let controllers = if args.disable_controller_manager {
         None
     } else {
-        Some(start_controllers(&pki, &url, &args.data_dir).await?)
+        let manager_args = ControllerManagerArgs::parse(&args.kube_controller_manager_args)?;
+        Some(start_controllers(&pki, &url, &args.data_dir, &manager_args).await?)
     };
     Kubeconfig {
         name: "default",

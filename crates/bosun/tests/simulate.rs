@@ -148,3 +148,116 @@ spec:
         "a lease was renewed after the simulation stopped"
     );
 }
+
+#[test]
+fn a_node_that_stops_heartbeating_becomes_unknown_is_tainted_and_its_pods_are_evicted_in_time() {
+    let c = Cluster::start_with(&["--kube-controller-manager-arg=node-monitor-grace-period=4s"]);
+    let failing = c.simulate(&["--name-prefix", "a", "--lease-interval", "1"]);
+    let _healthy = c.simulate(&["--name-prefix", "b", "--lease-interval", "1"]);
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"apiVersion: v1
+kind: Pod
+metadata: {name: impatient}
+spec:
+  nodeName: a-0
+  containers: [{name: c, image: nginx}]
+  tolerations: [{key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 2}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: patient}
+spec:
+  nodeName: a-0
+  containers: [{name: c, image: nginx}]
+"#,
+    );
+    eventually("both pods run", || {
+        c.ok(&["get", "pods", "-o", "jsonpath={.items[*].status.phase}"]) == "Running Running"
+    });
+    drop(failing);
+    eventually("the silent node is Unknown and tainted", || {
+        c.ok(&[
+            "get",
+            "node",
+            "a-0",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status} {.spec.taints[*].key}",
+        ]) == "Unknown node.kubernetes.io/unreachable node.kubernetes.io/unreachable"
+    });
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "node",
+            "a-0",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].message}",
+        ]),
+        "Kubelet stopped posting node status."
+    );
+    eventually("the pod that tolerates it for 2 s is evicted", || {
+        !c.ok(&[
+            "get",
+            "pod",
+            "impatient",
+            "-o",
+            "jsonpath={.metadata.deletionTimestamp}",
+        ])
+        .is_empty()
+    });
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "pod",
+            "impatient",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"DisruptionTarget\")].reason}",
+        ]),
+        "DeletionByTaintManager"
+    );
+    // The other pod tolerates it for the default five minutes: not ready, but staying.
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "pod",
+            "patient",
+            "-o",
+            "jsonpath={.metadata.deletionTimestamp}|{.status.conditions[?(@.type==\"Ready\")].status}",
+        ]),
+        "|False"
+    );
+    let events = c.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "reason=TaintManagerEviction",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert!(
+        events.contains("Marking for deletion Pod default/impatient"),
+        "{events}"
+    );
+    // The healthy node is untouched.
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "node",
+            "b-0",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}|{.spec.taints}"
+        ]),
+        "True|"
+    );
+    // Back again, the node is Ready and its taints are gone.
+    let _back = c.simulate(&["--name-prefix", "a", "--lease-interval", "1"]);
+    eventually("the node recovers", || {
+        c.ok(&[
+            "get",
+            "node",
+            "a-0",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}|{.spec.taints}",
+        ]) == "True|"
+    });
+}

@@ -14,10 +14,12 @@
 //! - [`token_cleaner`]: deletes bootstrap token Secrets once they expire.
 //! - [`tokens`]: fills legacy ServiceAccount token Secrets, deletes orphaned ones.
 //! - [`resourcequota`]: ResourceQuota status: hard limits mirrored, usage recounted.
+//! - [`nodelifecycle`]: silent nodes marked Unknown, condition taints, NoExecute evictions.
 //! - [`aggregation`]: ClusterRoles with an `aggregationRule` collect the rules of the roles they select.
 
 pub mod aggregation;
 pub mod credentials;
+pub mod nodelifecycle;
 pub mod resourcequota;
 pub mod root_ca;
 pub mod serviceaccounts;
@@ -96,6 +98,9 @@ pub struct ManagerConfig {
     pub root_ca_pem: String,
     /// Signs legacy ServiceAccount tokens.
     pub token_issuer: Arc<TokenIssuer>,
+    /// How long a node may go without a heartbeat before it is Unknown
+    /// (`--node-monitor-grace-period`).
+    pub node_monitor_grace_period: std::time::Duration,
 }
 
 /// The running controllers; dropping the handle does not stop them, [`Manager::shutdown`] does.
@@ -137,6 +142,7 @@ impl Manager {
             aggregation::NAME,
             resourcequota::NAME,
             token_cleaner::NAME,
+            nodelifecycle::NAME,
         ] {
             let write = config
                 .credentials
@@ -153,6 +159,11 @@ impl Manager {
                 root_ca::NAME => Box::pin(root_ca::run(clients, config.root_ca_pem.clone(), stop)),
                 resourcequota::NAME => Box::pin(resourcequota::run(clients, stop)),
                 token_cleaner::NAME => Box::pin(token_cleaner::run(clients, stop)),
+                nodelifecycle::NAME => Box::pin(nodelifecycle::run(
+                    clients,
+                    config.node_monitor_grace_period,
+                    stop,
+                )),
                 _ => Box::pin(aggregation::run(clients, stop)),
             };
             tasks.spawn(run);
