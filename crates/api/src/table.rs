@@ -851,7 +851,7 @@ pub fn printer(def: &ResourceDef) -> (Vec<Column>, RowPrinter) {
                 col("Message", "string", 0),
                 col("First Seen", "string", 1),
                 col("Count", "string", 1),
-                NAME,
+                col("Name", "string", 1),
             ],
             |o| {
                 let since = |f: &str| {

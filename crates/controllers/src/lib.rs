@@ -8,18 +8,22 @@
 //! `--use-service-account-credentials`: a controller can do only what its role allows.
 //!
 //! Layout:
+//! - [`events`]: Events recorded and aggregated as upstream's controllers do.
 //! - [`credentials`]: the manager's own client and the per-controller token clients.
 //! - [`serviceaccounts`]: a `default` ServiceAccount in every active namespace.
 //! - [`root_ca`]: the `kube-root-ca.crt` ConfigMap in every namespace.
 //! - [`token_cleaner`]: deletes bootstrap token Secrets once they expire.
 //! - [`tokens`]: fills legacy ServiceAccount token Secrets, deletes orphaned ones.
 //! - [`resourcequota`]: ResourceQuota status: hard limits mirrored, usage recounted.
+//! - [`replicaset`]: ReplicaSets and ReplicationControllers keep their number of pods.
 //! - [`nodelifecycle`]: silent nodes marked Unknown, condition taints, NoExecute evictions.
 //! - [`aggregation`]: ClusterRoles with an `aggregationRule` collect the rules of the roles they select.
 
 pub mod aggregation;
 pub mod credentials;
+pub mod events;
 pub mod nodelifecycle;
+pub mod replicaset;
 pub mod resourcequota;
 pub mod root_ca;
 pub mod serviceaccounts;
@@ -143,6 +147,8 @@ impl Manager {
             resourcequota::NAME,
             token_cleaner::NAME,
             nodelifecycle::NAME,
+            replicaset::REPLICASET,
+            replicaset::REPLICATION,
         ] {
             let write = config
                 .credentials
@@ -159,6 +165,12 @@ impl Manager {
                 root_ca::NAME => Box::pin(root_ca::run(clients, config.root_ca_pem.clone(), stop)),
                 resourcequota::NAME => Box::pin(resourcequota::run(clients, stop)),
                 token_cleaner::NAME => Box::pin(token_cleaner::run(clients, stop)),
+                replicaset::REPLICASET => Box::pin(replicaset::run::<
+                    k8s_openapi::api::apps::v1::ReplicaSet,
+                >(clients, name, stop)),
+                replicaset::REPLICATION => Box::pin(replicaset::run::<
+                    k8s_openapi::api::core::v1::ReplicationController,
+                >(clients, name, stop)),
                 nodelifecycle::NAME => Box::pin(nodelifecycle::run(
                     clients,
                     config.node_monitor_grace_period,

@@ -18,12 +18,12 @@ use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod, Taint, Toleration};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
+use crate::events::{EventType, Recorder};
 use crate::{Clients, Error, Shutdown};
 
 /// The controller's name and service account.
@@ -76,13 +76,7 @@ pub async fn run(clients: Clients, grace: Duration, shutdown: Shutdown) {
         .default_backoff()
         .reflect(pod_writer)
         .applied_objects();
-    let recorder = Recorder::new(
-        clients.write.clone(),
-        Reporter {
-            controller: NAME.into(),
-            instance: None,
-        },
-    );
+    let recorder = Recorder::new(clients.write.clone(), NAME);
     let context = Arc::new(Context {
         clients: clients.clone(),
         leases,
@@ -287,16 +281,14 @@ async fn evict(ctx: &Context, pod: &Pod) -> Result<(), Error> {
     let _ = api
         .patch_status(&name, &PatchParams::default(), &Patch::Strategic(condition))
         .await;
-    let event = Event {
-        type_: EventType::Normal,
-        reason: "TaintManagerEviction".into(),
-        note: Some(format!("Marking for deletion Pod {namespace}/{name}")),
-        action: "Evict".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &pod.object_ref(&())).await {
-        tracing::debug!(error = %e, "eviction event not recorded");
-    }
+    ctx.recorder
+        .record(
+            &pod.object_ref(&()),
+            EventType::Normal,
+            "TaintManagerEviction",
+            &format!("Marking for deletion Pod {namespace}/{name}"),
+        )
+        .await;
     match api.delete(&name, &DeleteParams::default()).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
@@ -326,14 +318,14 @@ async fn mark_unknown(ctx: &Context, node: &Node) -> Result<(), Error> {
     )
     .await
     .map_err(Error::api("marking unknown", format!("node {name}")))?;
-    let event = Event {
-        type_: EventType::Normal,
-        reason: "NodeNotReady".into(),
-        note: Some(format!("Node {name} status is now: NodeNotReady")),
-        action: "NodeNotReady".into(),
-        secondary: None,
-    };
-    let _ = ctx.recorder.publish(&event, &node.object_ref(&())).await;
+    ctx.recorder
+        .record(
+            &node.object_ref(&()),
+            EventType::Normal,
+            "NodeNotReady",
+            &format!("Node {name} status is now: NodeNotReady"),
+        )
+        .await;
     for pod in pods_on(&ctx.pods, &name) {
         let ready = pod
             .status
