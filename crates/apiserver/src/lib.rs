@@ -24,6 +24,7 @@
 //! - [`escalation`]: users may grant through RBAC objects only what they hold.
 //! - [`review`]: access, rules and self reviews, answered without being stored.
 //! - [`binding`]: assigning a pod to a node (the scheduler's Binding subresource).
+//! - [`finalize`]: the namespace finalize subresource that ends a namespace's deletion.
 //! - [`scale`]: the scale subresource's Scale view of workloads.
 //! - [`cache`]: the watch cache lists and watches are served from.
 //! - [`registry`]: object operations over the store, shared by every resource.
@@ -43,6 +44,7 @@ pub mod cache;
 pub mod crd;
 pub mod discovery;
 pub mod escalation;
+pub mod finalize;
 pub mod follow;
 pub mod metrics;
 pub mod negotiate;

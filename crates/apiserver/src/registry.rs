@@ -924,12 +924,17 @@ impl Registry {
             return Ok(unchanged);
         }
         let key = def.key(ns, name);
-        // An object marked for deletion goes once its last finalizer is removed.
-        let finalized = obj.pointer("/metadata/deletionTimestamp").is_some()
-            && obj
-                .pointer("/metadata/finalizers")
+        // An object marked for deletion goes once its last finalizer is removed (a
+        // namespace's `spec.finalizers` too: the namespace controller empties it).
+        let none_left = |pointer: &str| {
+            obj.pointer(pointer)
                 .and_then(Value::as_array)
-                .is_none_or(Vec::is_empty);
+                .is_none_or(Vec::is_empty)
+        };
+        let is_namespace = def.group.is_empty() && def.plural == "namespaces";
+        let finalized = obj.pointer("/metadata/deletionTimestamp").is_some()
+            && none_left("/metadata/finalizers")
+            && (!is_namespace || none_left("/spec/finalizers"));
         if finalized {
             return match self.store.delete(&key, Some(kv.mod_revision)).await {
                 Ok((rev, _)) => {
@@ -1039,7 +1044,13 @@ impl Registry {
             let marked_already = obj.pointer("/metadata/deletionTimestamp").is_some();
             if marked_already {
                 let forced = is_pod && del.grace_period == Some(0);
-                if existing || namespace || !forced {
+                // A terminating namespace whose finalizers (spec and metadata) are done goes.
+                let namespace_finalized = namespace
+                    && obj
+                        .pointer("/spec/finalizers")
+                        .and_then(Value::as_array)
+                        .is_none_or(Vec::is_empty);
+                if existing || (namespace && !namespace_finalized) || (!namespace && !forced) {
                     return Ok((obj, false));
                 }
             } else if existing || namespace || !added.is_empty() || grace > 0 {

@@ -470,6 +470,12 @@ async fn resource(
                     .await?;
                 Ok(negotiate::respond(201, &answered, Output::Json, &[]))
             }
+            ("finalize", &Method::PUT) if def.plural == "namespaces" && def.group.is_empty() => {
+                let opts = write_options(&q, user_agent.as_deref(), user)?;
+                let (_, body) = read_body(req).await?;
+                let namespace = crate::finalize::finalize(registry, &name, body, &opts).await?;
+                Ok(object_response(&def, 200, &namespace, output, &[]))
+            }
             ("binding", &Method::POST) if def.plural == "pods" && def.group.is_empty() => {
                 let (_, body) = read_body(req).await?;
                 let status =

@@ -18,14 +18,11 @@ fn objects_are_created_only_in_namespaces_that_exist_and_are_not_terminating() {
     assert!(err.contains(r#"namespaces "nope" not found"#), "{err}");
 
     c.ok(&["create", "namespace", "doomed"]);
-    c.ok(&[
-        "create",
-        "configmap",
-        "before",
-        "--from-literal=a=b",
-        "-n",
-        "doomed",
-    ]);
+    // A finalizer on its content holds the namespace in Terminating until it is removed.
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"before","namespace":"doomed","finalizers":["example.com/hold"]},"data":{"a":"b"}}"#,
+    );
     c.ok(&["delete", "namespace", "doomed", "--wait=false"]);
     let err = c.fails(&[
         "create",
@@ -54,6 +51,37 @@ fn objects_are_created_only_in_namespaces_that_exist_and_are_not_terminating() {
         c.fails(&["get", "pod", "web", "-n", "doomed"])
             .contains("NotFound")
     );
+    // The namespace controller reports what is left, and finishes once the finalizer goes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let remaining = c.ok(&[
+            "get",
+            "namespace",
+            "doomed",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"NamespaceContentRemaining\")].message}",
+        ]);
+        if remaining == "Some resources are remaining: configmaps has 1 resource instances" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{remaining}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    c.ok(&[
+        "patch",
+        "cm",
+        "before",
+        "-n",
+        "doomed",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while c.kubectl(&["get", "namespace", "doomed"]).status.success() {
+        assert!(std::time::Instant::now() < deadline, "the namespace stayed");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 #[test]

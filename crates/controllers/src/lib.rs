@@ -16,12 +16,14 @@
 //! - [`tokens`]: fills legacy ServiceAccount token Secrets, deletes orphaned ones.
 //! - [`resourcequota`]: ResourceQuota status: hard limits mirrored, usage recounted.
 //! - [`replicaset`]: ReplicaSets and ReplicationControllers keep their number of pods.
+//! - [`namespace`]: a terminating namespace is emptied, then finalized.
 //! - [`nodelifecycle`]: silent nodes marked Unknown, condition taints, NoExecute evictions.
 //! - [`aggregation`]: ClusterRoles with an `aggregationRule` collect the rules of the roles they select.
 
 pub mod aggregation;
 pub mod credentials;
 pub mod events;
+pub mod namespace;
 pub mod nodelifecycle;
 pub mod replicaset;
 pub mod resourcequota;
@@ -147,6 +149,7 @@ impl Manager {
             resourcequota::NAME,
             token_cleaner::NAME,
             nodelifecycle::NAME,
+            namespace::NAME,
             replicaset::REPLICASET,
             replicaset::REPLICATION,
         ] {
@@ -171,6 +174,7 @@ impl Manager {
                 replicaset::REPLICATION => Box::pin(replicaset::run::<
                     k8s_openapi::api::core::v1::ReplicationController,
                 >(clients, name, stop)),
+                namespace::NAME => Box::pin(namespace::run(clients, stop)),
                 nodelifecycle::NAME => Box::pin(nodelifecycle::run(
                     clients,
                     config.node_monitor_grace_period,
