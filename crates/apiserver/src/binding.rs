@@ -68,9 +68,7 @@ pub async fn bind(
         pod["spec"]["nodeName"] = json!(node);
         if let Some(annotations) = binding["metadata"]["annotations"].as_object() {
             let meta = meta::metadata_mut(&mut pod);
-            let existing = meta
-                .entry("annotations")
-                .or_insert_with(|| json!({}));
+            let existing = meta.entry("annotations").or_insert_with(|| json!({}));
             if !existing.is_object() {
                 *existing = json!({});
             }
@@ -83,12 +81,19 @@ pub async fn bind(
             .replace_unchecked(&def, Some(namespace), &pod)
             .await
         {
-            Ok(_) => return Ok(json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})),
+            Ok(_) => {
+                return Ok(
+                    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+                );
+            }
             Err(e) if e.code == 409 => continue,
             Err(e) => return Err(e),
         }
     }
-    Err(conflict(name, "the object has been modified; please apply your changes to the latest version and try again"))
+    Err(conflict(
+        name,
+        "the object has been modified; please apply your changes to the latest version and try again",
+    ))
 }
 
 /// Sets the `PodScheduled` condition to True (keeping its transition time if it already was).
