@@ -181,3 +181,81 @@ spec:
         names.split_whitespace().count() == 2 && !names.contains(&pod)
     });
 }
+
+fn replica_set(name: &str) -> String {
+    REPLICA_SET
+        .replace("name: web", &format!("name: {name}"))
+        .replace("app: web", &format!("app: {name}"))
+}
+
+#[test]
+fn deleting_an_owner_cascades_in_the_background_the_foreground_or_not_at_all() {
+    let c = Cluster::start();
+    let _sim = c.simulate(&["--nodes", "1"]);
+    let pods = |app: &str| c.ok(&["get", "pods", "-l", &format!("app={app}"), "-o", "name"]);
+    for name in ["back", "fore", "orphans"] {
+        c.ok_stdin(&["apply", "-f", "-"], &replica_set(name));
+    }
+    for name in ["back", "fore", "orphans"] {
+        eventually("three pods each", || pods(name).lines().count() == 3);
+    }
+
+    c.ok(&["delete", "rs", "back"]);
+    eventually("the background cascade removes the pods", || {
+        pods("back").is_empty()
+    });
+
+    c.ok(&["delete", "rs", "orphans", "--cascade=orphan"]);
+    assert!(c.fails(&["get", "rs", "orphans"]).contains("NotFound"));
+    let kept = pods("orphans");
+    assert_eq!(kept.lines().count(), 3, "{kept}");
+    let owners = c.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=orphans",
+        "-o",
+        "jsonpath={.items[*].metadata.ownerReferences}",
+    ]);
+    assert!(owners.is_empty(), "{owners}");
+
+    // Foreground: the owner stays, marked, until its pods are gone; a finalizer on one pod
+    // holds it.
+    let held = pods("fore")
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("pod/")
+        .to_string();
+    c.ok(&[
+        "patch",
+        "pod",
+        &held,
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
+    ]);
+    c.ok(&[
+        "delete",
+        "rs",
+        "fore",
+        "--cascade=foreground",
+        "--wait=false",
+    ]);
+    eventually("the other pods go", || pods("fore").lines().count() == 1);
+    assert_eq!(
+        c.ok(&["get", "rs", "fore", "-o", "jsonpath={.metadata.finalizers}"]),
+        r#"["foregroundDeletion"]"#
+    );
+    c.ok(&[
+        "patch",
+        "pod",
+        &held,
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+    eventually("then the owner goes", || {
+        !c.kubectl(&["get", "rs", "fore"]).status.success()
+    });
+}

@@ -16,6 +16,7 @@
 //! - [`tokens`]: fills legacy ServiceAccount token Secrets, deletes orphaned ones.
 //! - [`resourcequota`]: ResourceQuota status: hard limits mirrored, usage recounted.
 //! - [`replicaset`]: ReplicaSets and ReplicationControllers keep their number of pods.
+//! - [`garbage_collector`]: dependents of deleted owners deleted; foreground and orphan deletion.
 //! - [`namespace`]: a terminating namespace is emptied, then finalized.
 //! - [`nodelifecycle`]: silent nodes marked Unknown, condition taints, NoExecute evictions.
 //! - [`aggregation`]: ClusterRoles with an `aggregationRule` collect the rules of the roles they select.
@@ -23,6 +24,7 @@
 pub mod aggregation;
 pub mod credentials;
 pub mod events;
+pub mod garbage_collector;
 pub mod namespace;
 pub mod nodelifecycle;
 pub mod replicaset;
@@ -150,6 +152,7 @@ impl Manager {
             token_cleaner::NAME,
             nodelifecycle::NAME,
             namespace::NAME,
+            garbage_collector::NAME,
             replicaset::REPLICASET,
             replicaset::REPLICATION,
         ] {
@@ -175,6 +178,7 @@ impl Manager {
                     k8s_openapi::api::core::v1::ReplicationController,
                 >(clients, name, stop)),
                 namespace::NAME => Box::pin(namespace::run(clients, stop)),
+                garbage_collector::NAME => Box::pin(garbage_collector::run(clients, stop)),
                 nodelifecycle::NAME => Box::pin(nodelifecycle::run(
                     clients,
                     config.node_monitor_grace_period,
