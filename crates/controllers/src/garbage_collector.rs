@@ -118,8 +118,11 @@ struct Collector {
     graph: Mutex<Graph>,
     work: Notify,
     /// Resources by (apiVersion, kind), for owners named by reference.
-    kinds: Mutex<HashMap<(String, String), (Arc<ApiResource>, bool)>>,
+    kinds: Mutex<HashMap<(String, String), ServedKind>>,
 }
+
+/// A served resource and whether it is namespaced.
+type ServedKind = (Arc<ApiResource>, bool);
 
 type MetaEvents = BoxStream<
     'static,
