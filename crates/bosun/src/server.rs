@@ -77,6 +77,13 @@ pub struct ServerArgs {
     /// `node-monitor-grace-period=20s`.
     #[arg(long = "kube-controller-manager-arg")]
     kube_controller_manager_args: Vec<String>,
+    /// Do not run the scheduler (k3s's flag).
+    #[arg(long)]
+    disable_scheduler: bool,
+    /// A kube-scheduler flag as `name=value` (repeatable; k3s's pass-through). `config=FILE`
+    /// takes a KubeSchedulerConfiguration whose `profiles` name the schedulers to run.
+    #[arg(long = "kube-scheduler-arg")]
+    kube_scheduler_args: Vec<String>,
     /// Name of this node.
     #[arg(long)]
     node_name: Option<String>,
@@ -194,6 +201,46 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_millis(millis))
 }
 
+/// The scheduler's profiles: the default one, or those a `config=FILE` (upstream's
+/// KubeSchedulerConfiguration) names.
+fn scheduler_config(args: &[String]) -> Result<bosun_kube_scheduler::SchedulerConfig, String> {
+    let mut config = bosun_kube_scheduler::SchedulerConfig::default();
+    for arg in args {
+        let (name, value) = arg
+            .trim_start_matches("--")
+            .split_once('=')
+            .ok_or_else(|| format!("kube-scheduler arg {arg:?} is not name=value"))?;
+        match name {
+            "config" => {
+                let text =
+                    std::fs::read_to_string(value).map_err(|e| format!("reading {value}: {e}"))?;
+                let file: serde_yaml::Value =
+                    serde_yaml::from_str(&text).map_err(|e| format!("{value}: {e}"))?;
+                let names: Vec<String> = file["profiles"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| {
+                        p["schedulerName"]
+                            .as_str()
+                            .unwrap_or(bosun_scheduler_default_name())
+                            .to_string()
+                    })
+                    .collect();
+                if !names.is_empty() {
+                    config.profiles = names;
+                }
+            }
+            _ => return Err(format!("unsupported kube-scheduler arg {name:?}")),
+        }
+    }
+    Ok(config)
+}
+
+fn bosun_scheduler_default_name() -> &'static str {
+    "default-scheduler"
+}
+
 /// Starts the controller manager against the API server at `url`, as
 /// `system:kube-controller-manager` and, per controller, its own service account.
 async fn start_controllers(
@@ -305,6 +352,32 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         let manager_args = ControllerManagerArgs::parse(&args.kube_controller_manager_args)?;
         Some(start_controllers(&pki, &url, &args.data_dir, &manager_args).await?)
     };
+    let (stop_scheduler, scheduler_stopped) = tokio::sync::watch::channel(false);
+    let scheduler = if args.disable_scheduler {
+        None
+    } else {
+        let config = scheduler_config(&args.kube_scheduler_args)?;
+        let identity = pki
+            .component_certificate("scheduler", bosun_kube_scheduler::USER, &[])
+            .map_err(|e| e.to_string())?;
+        let client = bosun_controllers::Credentials {
+            server_url: url.clone(),
+            ca_pem: pki.server_ca.cert_pem().to_string(),
+            cert_pem: identity.cert_pem,
+            key_pem: identity.key_pem,
+            token_dir: args.data_dir.join("server").join("cred").join("scheduler"),
+        }
+        .manager_client()
+        .await?;
+        let mut stopped = scheduler_stopped;
+        Some(tokio::spawn(bosun_kube_scheduler::run(
+            client,
+            config,
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            },
+        )))
+    };
     Kubeconfig {
         name: "default",
         server: &url,
@@ -328,6 +401,10 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         _ = tokio::signal::ctrl_c() => {}
     }
     tracing::info!("shutting down");
+    let _ = stop_scheduler.send(true);
+    if let Some(scheduler) = scheduler {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), scheduler).await;
+    }
     if let Some(controllers) = controllers {
         controllers.shutdown().await;
     }
