@@ -51,10 +51,23 @@ pub struct ApiArgs {
     server_args: Vec<String>,
 }
 
-struct Server {
+/// A `bosun server` started for a benchmark, stopped when dropped.
+pub struct Server {
     child: Child,
     kubeconfig: PathBuf,
     _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// The server's process id (for RSS).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The admin kubeconfig it wrote.
+    pub fn kubeconfig(&self) -> &PathBuf {
+        &self.kubeconfig
+    }
 }
 
 /// The bearer token of the unprivileged user the authorization run measures.
@@ -70,7 +83,9 @@ impl Drop for Server {
     }
 }
 
-async fn start(binary: &PathBuf, extra: &[String]) -> Result<(Server, Client), String> {
+/// Starts `bosun server` (no agent, on a free loopback port, in a temp dir) and returns it with
+/// an admin client once it answers.
+pub async fn start(binary: &PathBuf, extra: &[String]) -> Result<(Server, Client), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -3,9 +3,11 @@
 //!
 //! - `bosun-bench store`: the embedded SQLite store against a local etcd ([`store`]).
 //! - `bosun-bench api`: the API server through the real binary and kube-rs ([`api`]).
+//! - `bosun-bench schedule`: scheduling throughput on simulated nodes ([`schedule`]).
 
 mod api;
 mod measure;
+mod schedule;
 mod store;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +26,8 @@ enum Command {
     Store(store::StoreArgs),
     /// API server: create rate, gets, table lists, watch fan-out, RSS.
     Api(api::ApiArgs),
+    /// Scheduler: pods/s on simulated nodes, through the real binary.
+    Schedule(schedule::ScheduleArgs),
 }
 
 fn main() {
@@ -36,6 +40,7 @@ fn main() {
         match cli.command {
             Command::Store(args) => store::run(args).await,
             Command::Api(args) => api::run(args).await,
+            Command::Schedule(args) => schedule::run(args).await,
         }
     });
     if let Err(e) = result {

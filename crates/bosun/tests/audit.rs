@@ -13,7 +13,7 @@ rules:
 - level: None
   userGroups: ["system:serviceaccounts:kube-system", "system:nodes"]
 - level: None
-  users: ["system:kube-controller-manager"]
+  users: ["system:kube-controller-manager", "system:kube-scheduler"]
 - level: Metadata
   resources:
   - group: ""
