@@ -84,8 +84,14 @@ fn simulated_nodes_register_heartbeat_and_run_the_pods_bound_to_them() {
             .starts_with("10.42.")
     );
 
-    // A pending pod is assigned through the Binding subresource, once.
-    c.ok(&["run", "pending", "--image=nginx"]);
+    // A pending pod is assigned through the Binding subresource, once (it names a scheduler
+    // nobody runs, so the binding below is the only one).
+    c.ok(&[
+        "run",
+        "pending",
+        "--image=nginx",
+        r#"--overrides={"spec":{"schedulerName":"by-hand"}}"#,
+    ]);
     let bind = |node: &str| {
         c.kubectl_stdin(
             &["create", "-f", "-", "--raw", "/api/v1/namespaces/default/pods/pending/binding"],
@@ -113,19 +119,24 @@ fn simulated_nodes_register_heartbeat_and_run_the_pods_bound_to_them() {
             == "sim-node-2 Running True"
     });
 
-    // A Job's pod succeeds after the set time.
+    // A Job's pod succeeds after the set time (the pod is made by hand, owned by a real Job
+    // so that the garbage collector keeps it).
+    c.ok(&["create", "job", "j", "--image=busybox"]);
+    let job_uid = c.ok(&["get", "job", "j", "-o", "jsonpath={.metadata.uid}"]);
     c.ok_stdin(
         &["apply", "-f", "-"],
-        r#"apiVersion: v1
+        &format!(
+            r#"apiVersion: v1
 kind: Pod
 metadata:
   name: job-pod
-  ownerReferences: [{apiVersion: batch/v1, kind: Job, name: j, uid: 00000000-0000-0000-0000-000000000001, controller: true}]
+  ownerReferences: [{{apiVersion: batch/v1, kind: Job, name: j, uid: {job_uid}, controller: true}}]
 spec:
   nodeName: sim-node-0
   restartPolicy: Never
-  containers: [{name: c, image: busybox}]
-"#,
+  containers: [{{name: c, image: busybox}}]
+"#
+        ),
     );
     eventually("the job's pod succeeds", || {
         c.ok(&["get", "pod", "job-pod", "-o", "jsonpath={.status.phase}"]) == "Succeeded"
