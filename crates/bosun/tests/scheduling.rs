@@ -209,7 +209,8 @@ fn a_pod_naming_another_scheduler_waits_for_it() {
 #[test]
 fn a_replica_sets_pods_are_spread_over_the_nodes() {
     let c = Cluster::start();
-    let _sim = c.simulate(&["--nodes", "3"]);
+    // Requests large enough against the nodes' 2 CPUs that LeastAllocated tells them apart.
+    let _sim = c.simulate(&["--nodes", "3", "--cpu", "2"]);
     c.ok_stdin(
         &["apply", "-f", "-"],
         r#"apiVersion: apps/v1
@@ -221,7 +222,7 @@ spec:
   template:
     metadata: {labels: {app: web}}
     spec:
-      containers: [{name: c, image: nginx, resources: {requests: {cpu: 100m}}}]
+      containers: [{name: c, image: nginx, resources: {requests: {cpu: 500m}}}]
 "#,
     );
     eventually("six ready", || {
